@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the worker with worker-build into build/ (what wrangler.toml's `main` points at).
+#
+#   R2D1_PROFILE=release|dev   (default release)
+#   R2D1_FEATURES=...          cargo features; tests use `fault-injection`
+#   R2D1_OUT=dir               output directory (default build)
+#
+# Skips the build when the output is newer than every input and was made with the same
+# settings: `wrangler dev` runs its build command twice at start-up, and `npm test` must not
+# rebuild what has not changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=${R2D1_PROFILE:-release}
+features=${R2D1_FEATURES:-}
+out=${R2D1_OUT:-build}
+stamp="$out/.r2d1-build"
+want="profile=$profile features=$features"
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$out/entry.mjs" ] &&
+  [ -z "$(find src Cargo.toml Cargo.lock scripts/build.sh -newer "$stamp" -print -quit)" ]; then
+  echo "build: $out/ is up to date ($want)" >&2
+  exit 0
+fi
+
+if [ ! -d node_modules/binaryen ] || [ ! -d node_modules/wrangler ]; then
+  echo "build: installing npm packages" >&2
+  npm install --no-audit --no-fund --loglevel=error >&2
+fi
+
+# shellcheck source=scripts/toolchain.sh
+source scripts/toolchain.sh
+r2d1_toolchain
+
+args=(--out-dir "$out")
+[ "$profile" = dev ] && args+=(--dev) || args+=(--release)
+[ -n "$features" ] && args+=(--features "$features")
+
+echo "build: worker-build ${args[*]}" >&2
+started=$(date +%s)
+worker-build "${args[@]}" >&2
+cp src/js/entry.mjs "$out/entry.mjs"
+echo "$want" >"$stamp"
+
+wasm="$out/index_bg.wasm"
+raw=$(wc -c <"$wasm")
+gz=$(gzip -9 -c "$wasm" | wc -c)
+echo "build: done in $(($(date +%s) - started))s; wasm $((raw / 1024)) KiB raw, $((gz / 1024)) KiB gzipped" >&2

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# npm test: installs what is missing, runs the host unit tests, builds the worker once (with
+# the fault-injection feature, into build-test/), runs the Miniflare integration tests against
+# it, and ends with one "N passed, M failed" line. Exit status is non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+logdir=$(mktemp -d)
+trap 'rm -rf "$logdir"' EXIT
+passed=0
+failed=0
+broken=()
+started=$(date +%s)
+
+# --- npm packages -----------------------------------------------------------------------
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "== npm ci"
+  npm ci --no-audit --no-fund --loglevel=error || { echo "npm ci failed"; exit 1; }
+fi
+
+# --- host unit tests (the pure core) ----------------------------------------------------
+echo "== cargo test (host)"
+cargo test --locked 2>&1 | tee "$logdir/cargo.log"
+cargo_status=${PIPESTATUS[0]}
+cargo_pass=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed' "$logdir/cargo.log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+cargo_fail=$(grep -Eo '[0-9]+ failed' "$logdir/cargo.log" | awk '{s+=$1} END {print s+0}')
+passed=$((passed + cargo_pass))
+failed=$((failed + cargo_fail))
+if [ "$cargo_status" -ne 0 ] && [ "$cargo_fail" -eq 0 ]; then
+  failed=$((failed + 1))
+  broken+=("cargo test exited $cargo_status")
+fi
+
+# --- the worker, built once ---------------------------------------------------------------
+echo "== build (release, fault-injection) into build-test/"
+if ! R2D1_FEATURES=fault-injection R2D1_OUT=build-test bash scripts/build.sh; then
+  echo "build failed: integration tests cannot run"
+  echo "$passed passed, $((failed + 1)) failed"
+  exit 1
+fi
+
+# --- integration tests in Miniflare -------------------------------------------------------
+echo "== integration tests (node --test, Miniflare)"
+files=(tests/*.test.mjs)
+if [ -n "${R2D1_TEST_FILES:-}" ]; then read -r -a files <<<"$R2D1_TEST_FILES"; fi
+node --test --test-timeout=600000 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$logdir/node.tap" \
+  "${files[@]}"
+node_status=$?
+node_pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$logdir/node.tap" | tail -n 1)
+node_fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$logdir/node.tap" | tail -n 1)
+node_pass=${node_pass:-0}
+node_fail=${node_fail:-0}
+passed=$((passed + node_pass))
+failed=$((failed + node_fail))
+if [ "$node_status" -ne 0 ] && [ "$node_fail" -eq 0 ]; then
+  failed=$((failed + 1))
+  broken+=("node --test exited $node_status")
+fi
+
+echo
+echo "== summary ($(($(date +%s) - started))s)"
+echo "host cargo test: $cargo_pass passed, $cargo_fail failed"
+echo "integration:     $node_pass passed, $node_fail failed"
+for b in "${broken[@]}"; do echo "also: $b"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,176 @@
+//! Typed configuration, read once per request from the Worker's vars and secrets.
+//!
+//! Parsing is pure (it takes a lookup function), so defaults and validation are unit-tested on
+//! the host. Secrets are kept in [`Secret`], whose `Debug` never prints the value.
+
+use std::fmt;
+
+/// A secret string that never shows up in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where app file content lives (see `files::tier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageMode {
+    /// Everything inline in D1.
+    Database,
+    /// Tiered by size: inline, both, or R2 only.
+    Hybrid,
+    /// Everything in R2.
+    R2,
+}
+
+impl StorageMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "database" => Some(StorageMode::Database),
+            "hybrid" => Some(StorageMode::Hybrid),
+            "r2" => Some(StorageMode::R2),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageMode::Database => "database",
+            StorageMode::Hybrid => "hybrid",
+            StorageMode::R2 => "r2",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Bearer token for every API route that reads or changes data.
+    pub api_token: Option<Secret>,
+    /// Shared token Omi puts in the webhook URL (`?token=`) or a Bearer header.
+    pub omi_webhook_token: Option<Secret>,
+    /// `whsec_…` signing secret; when set, webhooks must carry a valid `X-Omi-Signature`.
+    pub omi_signing_secret: Option<Secret>,
+    pub max_body_bytes: usize,
+    pub write_daily_copy: bool,
+    pub r2_public_url: Option<String>,
+    pub retention_days: Option<u32>,
+    pub inline_max_bytes: usize,
+    pub hybrid_max_bytes: usize,
+    pub storage_mode: StorageMode,
+    /// Webhook deliveries allowed per uid per minute (0 = no limit).
+    pub webhook_rate_per_minute: u32,
+    /// Test builds only: named failure points to trip (see `faults`).
+    pub fault_points: Option<String>,
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+impl Config {
+    /// Reads every setting through `lookup` (vars and secrets by name). Empty strings count as
+    /// unset, so a blank line in `.dev.vars` does not become an empty, guessable token.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let secret = |name: &str| get(name).map(Secret);
+        let number = |name: &str, default: usize| -> Result<usize, String> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v.parse().map_err(|_| format!("{name} must be a whole number, got {v:?}")),
+            }
+        };
+        let flag = |name: &str, default: bool| -> Result<bool, String> {
+            match get(name).map(|v| v.to_ascii_lowercase()) {
+                None => Ok(default),
+                Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+                Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+                Some(v) => Err(format!("{name} must be true or false, got {v:?}")),
+            }
+        };
+
+        let inline_max_bytes = number("INLINE_MAX_BYTES", 1024)?;
+        let hybrid_max_bytes = number("HYBRID_MAX_BYTES", 10 * 1024)?;
+        if hybrid_max_bytes < inline_max_bytes {
+            return Err("HYBRID_MAX_BYTES must not be smaller than INLINE_MAX_BYTES".into());
+        }
+        let storage_mode = match get("STORAGE_MODE") {
+            None => StorageMode::Hybrid,
+            Some(v) => StorageMode::parse(&v).ok_or_else(|| format!("STORAGE_MODE must be database, hybrid or r2, got {v:?}"))?,
+        };
+        let retention_days = match get("RETENTION_DAYS") {
+            None => None,
+            Some(v) => Some(v.parse::<u32>().map_err(|_| format!("RETENTION_DAYS must be a whole number, got {v:?}"))?).filter(|d| *d > 0),
+        };
+
+        Ok(Config {
+            api_token: secret("API_TOKEN"),
+            omi_webhook_token: secret("OMI_WEBHOOK_TOKEN"),
+            omi_signing_secret: secret("OMI_SIGNING_SECRET"),
+            max_body_bytes: number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
+            write_daily_copy: flag("WRITE_DAILY_COPY", true)?,
+            r2_public_url: get("R2_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
+            retention_days,
+            inline_max_bytes,
+            hybrid_max_bytes,
+            storage_mode,
+            webhook_rate_per_minute: number("WEBHOOK_RATE_PER_MINUTE", 600)? as u32,
+            fault_points: get("R2D1_FAULTS"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = config(&[]).unwrap();
+        assert!(c.api_token.is_none());
+        assert_eq!(c.max_body_bytes, 8 * 1024 * 1024);
+        assert!(c.write_daily_copy);
+        assert_eq!(c.inline_max_bytes, 1024);
+        assert_eq!(c.hybrid_max_bytes, 10240);
+        assert_eq!(c.storage_mode, StorageMode::Hybrid);
+        assert_eq!(c.webhook_rate_per_minute, 600);
+        assert_eq!(c.retention_days, None);
+    }
+
+    #[test]
+    fn blank_secrets_count_as_missing() {
+        let c = config(&[("API_TOKEN", "  "), ("OMI_WEBHOOK_TOKEN", "tok")]).unwrap();
+        assert!(c.api_token.is_none());
+        assert_eq!(c.omi_webhook_token.unwrap().expose(), "tok");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = config(&[("API_TOKEN", "hunter2")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_values_are_reported_by_name() {
+        assert!(config(&[("MAX_BODY_BYTES", "lots")]).unwrap_err().contains("MAX_BODY_BYTES"));
+        assert!(config(&[("WRITE_DAILY_COPY", "maybe")]).unwrap_err().contains("WRITE_DAILY_COPY"));
+        assert!(config(&[("STORAGE_MODE", "tape")]).unwrap_err().contains("STORAGE_MODE"));
+        assert!(config(&[("INLINE_MAX_BYTES", "2048"), ("HYBRID_MAX_BYTES", "1024")]).is_err());
+        let c = config(&[("WRITE_DAILY_COPY", "off"), ("STORAGE_MODE", "R2"), ("RETENTION_DAYS", "30")]).unwrap();
+        assert!(!c.write_daily_copy);
+        assert_eq!(c.storage_mode, StorageMode::R2);
+        assert_eq!(c.retention_days, Some(30));
+    }
+}

@@ -1,0 +1,138 @@
+//! The one error type every handler returns, and how each variant maps to an HTTP status.
+//!
+//! Client errors carry a stable machine `code` and a message that names the offending field.
+//! Server errors (`Storage`, `Internal`) keep their detail for the log only: the client sees a
+//! generic message, so no binding names, SQL or stack traces leak out.
+
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed or invalid input; `code` names the kind (e.g. `invalid_json`, `invalid_field`).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
+    /// The deployment is missing a secret or binding: refuse rather than run open.
+    #[error("{0}")]
+    NotConfigured(String),
+    /// Stored bytes do not hash to what the index says: never served.
+    #[error("{0}")]
+    Integrity(String),
+    /// R2 or D1 failed; the caller should retry (Omi does on 5xx).
+    #[error("storage failure: {0}")]
+    Storage(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Error::BadRequest { code, message: message.into() }
+    }
+
+    /// A field that failed validation; the message always names the field.
+    pub fn invalid_field(field: &str, why: impl std::fmt::Display) -> Self {
+        Error::BadRequest { code: "invalid_field", message: format!("{field}: {why}") }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest { .. } => 400,
+            Error::Unauthorized(_) => 401,
+            Error::NotFound(_) => 404,
+            Error::MethodNotAllowed(_) => 405,
+            Error::Conflict(_) => 409,
+            Error::PreconditionFailed(_) => 412,
+            Error::PayloadTooLarge(_) => 413,
+            Error::UnsupportedMediaType(_) => 415,
+            Error::TooManyRequests { .. } => 429,
+            Error::Integrity(_) | Error::Internal(_) => 500,
+            Error::Storage(_) => 502,
+            Error::NotConfigured(_) => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadRequest { code, .. } => code,
+            Error::Unauthorized(_) => "unauthorized",
+            Error::NotFound(_) => "not_found",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
+            Error::Conflict(_) => "conflict",
+            Error::PreconditionFailed(_) => "precondition_failed",
+            Error::PayloadTooLarge(_) => "payload_too_large",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::TooManyRequests { .. } => "rate_limited",
+            Error::NotConfigured(_) => "not_configured",
+            Error::Integrity(_) => "integrity_error",
+            Error::Storage(_) => "storage_error",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    /// Whether the detail must stay in the log rather than go to the client.
+    pub fn is_server_side(&self) -> bool {
+        matches!(self, Error::Storage(_) | Error::Internal(_) | Error::Integrity(_))
+    }
+
+    /// The `{"error":{"code","message"}}` body sent to the client.
+    pub fn body(&self) -> serde_json::Value {
+        let message = match self {
+            Error::Storage(_) => "storage is temporarily unavailable; retry the request".to_string(),
+            Error::Internal(_) => "internal error".to_string(),
+            Error::Integrity(_) => "stored content failed its integrity check".to_string(),
+            other => other.to_string(),
+        };
+        json!({ "error": { "code": self.code(), "message": message } })
+    }
+}
+
+impl From<worker::Error> for Error {
+    fn from(e: worker::Error) -> Self {
+        Error::Storage(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Internal(format!("json: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_hide_their_detail() {
+        let e = Error::Storage("D1_ERROR: no such table: secret_things".into());
+        let body = e.body().to_string();
+        assert!(!body.contains("secret_things"));
+        assert_eq!(e.status(), 502);
+        assert_eq!(e.body()["error"]["code"], "storage_error");
+    }
+
+    #[test]
+    fn client_errors_name_the_field() {
+        let e = Error::invalid_field("uid", "must be 1-128 characters");
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.body()["error"]["message"], "uid: must be 1-128 characters");
+    }
+}

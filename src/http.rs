@@ -1,0 +1,114 @@
+//! Request plumbing shared by every resource: the per-request context, body and query parsing
+//! with limits, authentication, and JSON responses (errors included).
+
+use serde::Serialize;
+use worker::{Env, Headers, Request, Response};
+
+use crate::auth;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::store::{BlobStore, MetaStore};
+
+/// What a handler gets: configuration read once, the bindings, and the request's clock.
+pub struct App {
+    pub env: Env,
+    pub config: Config,
+    pub ctx: worker::Context,
+    /// Milliseconds since the epoch when the request arrived.
+    pub now_ms: i64,
+}
+
+impl App {
+    pub fn blobs(&self) -> Result<BlobStore> {
+        BlobStore::from_env(&self.env)
+    }
+
+    pub fn meta(&self) -> Result<MetaStore> {
+        MetaStore::from_env(&self.env)
+    }
+
+    /// Requires `Authorization: Bearer <API_TOKEN>`. Without a configured token the API is
+    /// closed (503), never open.
+    pub fn require_api_token(&self, req: &Request) -> Result<()> {
+        let expected = self
+            .config
+            .api_token
+            .as_ref()
+            .ok_or_else(|| Error::NotConfigured("API_TOKEN is not set; the API stays closed until it is".into()))?;
+        let header = req.headers().get("Authorization").ok().flatten();
+        match auth::bearer_token(header.as_deref()) {
+            Some(given) if auth::tokens_match(given, expected.expose()) => Ok(()),
+            Some(_) => Err(Error::Unauthorized("invalid API token".into())),
+            None => Err(Error::Unauthorized("missing Authorization: Bearer <API_TOKEN> header".into())),
+        }
+    }
+}
+
+/// The value of query parameter `name`, if present (percent-decoded).
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    let url = req.url().ok()?;
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// Reads the whole body, refusing more than `limit` bytes: first by `Content-Length`, before
+/// reading anything, then by what actually arrived (a sender may lie or stream).
+pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>> {
+    if let Some(len) = header(req, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok()) {
+        if len > limit as u64 {
+            return Err(Error::PayloadTooLarge(format!("body is {len} bytes; the limit is {limit}")));
+        }
+    }
+    let bytes = req.bytes().await.map_err(|e| Error::bad_request("unreadable_body", format!("could not read the body: {e}")))?;
+    if bytes.len() > limit {
+        return Err(Error::PayloadTooLarge(format!("body is {} bytes; the limit is {limit}", bytes.len())));
+    }
+    Ok(bytes)
+}
+
+/// Requires a JSON content type when one is given (a missing type is accepted: many webhook
+/// senders omit it).
+pub fn require_json_content_type(req: &Request) -> Result<()> {
+    match header(req, "Content-Type") {
+        None => Ok(()),
+        Some(ct) => {
+            let ct = ct.to_ascii_lowercase();
+            if ct.starts_with("application/json") || ct.contains("+json") || ct.starts_with("text/plain") {
+                Ok(())
+            } else {
+                Err(Error::UnsupportedMediaType(format!("Content-Type must be application/json, got {ct:?}")))
+            }
+        }
+    }
+}
+
+pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response> {
+    let body = serde_json::to_string(value)?;
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json; charset=utf-8").map_err(Error::from)?;
+    headers.set("Cache-Control", "no-store").map_err(Error::from)?;
+    Ok(Response::ok(body).map_err(Error::from)?.with_status(status).with_headers(headers))
+}
+
+pub fn ok<T: Serialize>(value: &T) -> Result<Response> {
+    json(200, value)
+}
+
+/// The JSON error response; server-side detail goes to the log only.
+pub fn error_response(err: &Error) -> Response {
+    if err.is_server_side() {
+        worker::console_error!("r2d1 {}: {}", err.code(), err);
+    }
+    let mut resp = json(err.status(), &err.body()).unwrap_or_else(|_| Response::error("internal error", 500).expect("static response"));
+    if let Error::TooManyRequests { retry_after_secs, .. } = err {
+        let _ = resp.headers_mut().set("Retry-After", &retry_after_secs.to_string());
+    }
+    resp
+}
+
+pub fn method_not_allowed(allowed: &[&str]) -> Result<Response> {
+    Err(Error::MethodNotAllowed(format!("method not allowed; use {}", allowed.join(" or "))))
+}

@@ -1,0 +1,30 @@
+//! r2d1: Omi mentorship logs and versioned app files on Cloudflare R2 (blobs) and D1 (index).
+//!
+//! The pure core (payload parsing, key layout, validation, cursors, tiering, diff, signatures)
+//! lives in modules that never call `worker`, so `cargo test` runs it on the host. The storage
+//! adapters in [`store`] are the only code that touches the bindings; resource modules parse a
+//! request, call the domain and render JSON.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod faults;
+pub mod store;
+
+mod health;
+mod http;
+mod routes;
+
+use worker::{event, Context, Env, Request, Response};
+
+#[event(start)]
+fn start() {
+    // Panic messages go to the log; worker-build's shim then resets the wasm instance, and the
+    // JS entry (src/js/entry.mjs) answers the request with a 500 JSON error.
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    Ok(routes::handle(req, env, ctx).await)
+}

@@ -1,0 +1,208 @@
+//! `MetaStore`: the D1 database (`DB`) as the domain needs it.
+//!
+//! SQL is built as [`Statement`] values (pure, host-testable) and only executed here. Numbers
+//! are bound as JS numbers, never BigInt, which D1 rejects; integers are therefore exact up to
+//! 2^53, far beyond any size, count or millisecond timestamp we store.
+
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Env};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::Int(v as i64)
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::Int(v as i64)
+    }
+}
+impl From<i32> for Value {
+    fn from(v: i32) -> Self {
+        Value::Int(v as i64)
+    }
+}
+impl From<usize> for Value {
+    fn from(v: usize) -> Self {
+        Value::Int(v as i64)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Real(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Int(v as i64)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Self {
+        Value::Blob(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map(Into::into).unwrap_or(Value::Null)
+    }
+}
+
+/// One SQL statement with its bound parameters (`?1`, `?2`, … or `?`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+impl Statement {
+    pub fn new(sql: impl Into<String>) -> Self {
+        Statement { sql: sql.into(), params: Vec::new() }
+    }
+
+    pub fn bind(mut self, value: impl Into<Value>) -> Self {
+        self.params.push(value.into());
+        self
+    }
+}
+
+/// `stmt!("SELECT … WHERE a = ?1 AND b = ?2", a, b)`
+#[macro_export]
+macro_rules! stmt {
+    ($sql:expr $(, $param:expr)* $(,)?) => {
+        $crate::store::Statement::new($sql)$(.bind($param))*
+    };
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunInfo {
+    pub changes: u64,
+    pub last_row_id: Option<i64>,
+}
+
+pub struct MetaStore {
+    db: D1Database,
+}
+
+fn to_js(value: &Value) -> JsValue {
+    match value {
+        Value::Null => JsValue::NULL,
+        Value::Int(i) => JsValue::from_f64(*i as f64),
+        Value::Real(f) => JsValue::from_f64(*f),
+        Value::Text(s) => JsValue::from_str(s),
+        // An ArrayBuffer binds as a BLOB (a JS array of numbers would not).
+        Value::Blob(b) => js_sys::Uint8Array::from(b.as_slice()).buffer().into(),
+    }
+}
+
+fn d1_error(sql: &str, e: impl std::fmt::Display) -> Error {
+    let head: String = sql.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
+    Error::Storage(format!("D1 `{head}…`: {e}"))
+}
+
+impl MetaStore {
+    pub fn from_env(env: &Env) -> Result<Self> {
+        let db = env.d1("DB").map_err(|e| Error::NotConfigured(format!("D1 binding DB is missing: {e}")))?;
+        Ok(MetaStore { db })
+    }
+
+    fn prepare(&self, stmt: &Statement) -> Result<D1PreparedStatement> {
+        let params: Vec<JsValue> = stmt.params.iter().map(to_js).collect();
+        self.db.prepare(&stmt.sql).bind(&params).map_err(|e| d1_error(&stmt.sql, e))
+    }
+
+    /// Every row, deserialised into `T` (column names are field names).
+    pub async fn all<T: DeserializeOwned>(&self, stmt: Statement) -> Result<Vec<T>> {
+        crate::faults::trip("d1.read")?;
+        let result = self.prepare(&stmt)?.all().await.map_err(|e| d1_error(&stmt.sql, e))?;
+        if let Some(err) = result.error() {
+            return Err(d1_error(&stmt.sql, err));
+        }
+        result.results::<T>().map_err(|e| d1_error(&stmt.sql, e))
+    }
+
+    /// The first row, or `None`.
+    pub async fn first<T: DeserializeOwned>(&self, stmt: Statement) -> Result<Option<T>> {
+        crate::faults::trip("d1.read")?;
+        self.prepare(&stmt)?.first::<T>(None).await.map_err(|e| d1_error(&stmt.sql, e))
+    }
+
+    /// Runs one write.
+    pub async fn run(&self, stmt: Statement) -> Result<RunInfo> {
+        crate::faults::trip("d1.write")?;
+        let result = self.prepare(&stmt)?.run().await.map_err(|e| d1_error(&stmt.sql, e))?;
+        Ok(run_info(&result))
+    }
+
+    /// Runs the statements as one transaction: all of them apply, or none does (D1 `batch`).
+    pub async fn batch(&self, stmts: Vec<Statement>) -> Result<Vec<RunInfo>> {
+        if stmts.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::faults::trip("d1.batch")?;
+        let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<Result<Vec<_>>>()?;
+        let results = self.db.batch(prepared).await.map_err(|e| d1_error(&stmts[0].sql, e))?;
+        Ok(results.iter().map(run_info).collect())
+    }
+
+    /// Like [`batch`](Self::batch) but returns each statement's rows (for reads that must see
+    /// one consistent snapshot).
+    pub async fn batch_rows<T: DeserializeOwned>(&self, stmts: Vec<Statement>) -> Result<Vec<Vec<T>>> {
+        if stmts.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::faults::trip("d1.read")?;
+        let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<Result<Vec<_>>>()?;
+        let results = self.db.batch(prepared).await.map_err(|e| d1_error(&stmts[0].sql, e))?;
+        results.iter().map(|r| r.results::<T>().map_err(|e| d1_error(&stmts[0].sql, e))).collect()
+    }
+}
+
+fn run_info(result: &worker::D1Result) -> RunInfo {
+    match result.meta() {
+        Ok(Some(meta)) => RunInfo { changes: meta.changes.unwrap_or(0) as u64, last_row_id: meta.last_row_id },
+        _ => RunInfo::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stmt_macro_binds_in_order() {
+        let s = stmt!("SELECT ?1, ?2, ?3", 1i64, "two", Option::<String>::None);
+        assert_eq!(s.params, vec![super::Value::Int(1), super::Value::Text("two".into()), super::Value::Null]);
+    }
+}
