@@ -13,6 +13,9 @@ pub mod faults;
 pub mod omi;
 pub mod store;
 
+#[cfg(test)]
+mod proptests;
+
 mod admin;
 mod health;
 mod jobs;
