@@ -9,13 +9,14 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod faults;
+pub mod files;
 pub mod store;
 
 mod health;
 mod http;
 mod routes;
 
-use worker::{event, Context, Env, Request, Response};
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 #[event(start)]
 fn start() {
@@ -27,4 +28,10 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     Ok(routes::handle(req, env, ctx).await)
+}
+
+/// The cron trigger (wrangler.toml `[triggers]`): garbage collection of unreferenced R2 objects.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
+    files::scheduled(event, env, ctx).await;
 }

@@ -5,7 +5,7 @@ use worker::{Context, Env, Method, Request, Response};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::{self, App};
-use crate::{faults, health};
+use crate::{faults, files, health};
 
 fn read_config(env: &Env) -> Result<Config> {
     Config::from_lookup(|name| {
@@ -38,6 +38,8 @@ async fn dispatch(req: Request, app: App) -> Result<Response> {
             Method::Get | Method::Head => health::get(&app).await,
             _ => http::method_not_allowed(&["GET"]),
         },
+        ["api", "apps", rest @ ..] => files::routes::apps(req, &app, rest).await,
+        ["api", "admin", "storage", rest @ ..] => files::routes::admin(req, &app, rest).await,
         // Test builds only: proves a panic becomes a 500 JSON error and the isolate recovers.
         ["api", "__test", "panic"] if faults::ENABLED => panic!("deliberate panic for the tests"),
         _ => Err(Error::NotFound(format!("no route for {method} {path}"))),
