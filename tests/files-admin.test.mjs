@@ -211,6 +211,24 @@ test("GC removes only unreferenced objects past the grace period and reports mis
   await expectError(await w.api("/api/admin/storage/gc?grace_hours=-1", { method: "POST" }), 400, "invalid_field");
 });
 
+test("the cron trigger runs GC (grace from GC_GRACE_HOURS)", async () => {
+  const cron = await startWorker({ bindings: { GC_GRACE_HOURS: "0" } });
+  try {
+    const body = text(20000, "cron-kept");
+    await ok(await cron.api("/api/apps/cron/files/k.txt", { method: "PUT", body }), 201);
+    const orphan = `apps/cron/blobs/${sha256("cron-orphan")}`;
+    await cron.bucket.put(orphan, "cron-orphan");
+    await tick();
+    const worker = await cron.mf.getWorker();
+    const result = await worker.scheduled({ cron: "17 3 * * *" });
+    assert.equal(result.outcome, "ok");
+    assert.equal(await cron.bucket.head(orphan), null);
+    assert.ok(await cron.bucket.head(`apps/cron/blobs/${sha256(body)}`));
+  } finally {
+    await cron.dispose();
+  }
+});
+
 test("the CLI imports a JSON file and drives migrate until done; re-running is safe", async () => {
   const url = (await w.mf.ready).toString().replace(/\/$/, "");
   const dir = mkdtempSync(join(tmpdir(), "r2d1-cli-"));

@@ -153,7 +153,12 @@ test("ETag is the sha256 and If-None-Match answers 304", async () => {
   assert.equal(res.headers.get("etag"), `"${meta.sha256}"`);
   const other = await get("etag", "e.txt", { "if-none-match": `"${"0".repeat(64)}"` });
   assert.equal(other.status, 200);
+  assert.equal(other.headers.get("x-r2d1-source"), "r2");
   await other.arrayBuffer();
+  // Verified bytes are cached under their sha256: the next read does not touch R2.
+  const cached = await get("etag", "e.txt");
+  assert.equal(cached.headers.get("x-r2d1-source"), "cache");
+  assert.deepEqual(Buffer.from(await cached.arrayBuffer()), text(2000, "etag"));
   // A second read of R2 content is still byte-exact (from the cache or R2, never stale).
   await ok(await put("etag", "e.txt", text(2000, "etag-2")), 200);
   assert.deepEqual(Buffer.from(await (await get("etag", "e.txt")).arrayBuffer()), text(2000, "etag-2"));

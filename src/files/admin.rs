@@ -275,12 +275,19 @@ fn is_managed_key(key: &str) -> bool {
     }
 }
 
-/// The cron trigger: a GC pass with the default grace period.
+/// The grace period of the cron pass: `GC_GRACE_HOURS` if set to a number of hours, else 24.
+pub fn grace_hours_from(var: Option<String>) -> f64 {
+    var.and_then(|v| v.trim().parse::<f64>().ok()).filter(|h| h.is_finite() && *h >= 0.0).unwrap_or(GC_DEFAULT_GRACE_HOURS)
+}
+
+/// The cron trigger: one GC pass (the first pages of the bucket; a large bucket is covered by
+/// the admin endpoint's `cursor`).
 pub async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let grace = grace_hours_from(env.var("GC_GRACE_HOURS").ok().map(|v| v.to_string()));
     let run = async {
         let blobs = BlobStore::from_env(&env)?;
         let meta = MetaStore::from_env(&env)?;
-        gc(&blobs, &meta, worker::Date::now().as_millis() as i64, GC_DEFAULT_GRACE_HOURS, None).await
+        gc(&blobs, &meta, worker::Date::now().as_millis() as i64, grace, None).await
     };
     match run.await {
         Ok(r) => worker::console_log!(
@@ -552,6 +559,14 @@ mod tests {
         assert!(!is_managed_key("apps/a/blobs/not-a-hash"));
         assert!(!is_managed_key("apps/a/other/x"));
         assert!(!is_managed_key("omi/logs/x"));
+    }
+
+    #[test]
+    fn cron_grace_defaults_to_a_day() {
+        assert_eq!(grace_hours_from(None), 24.0);
+        assert_eq!(grace_hours_from(Some("0".into())), 0.0);
+        assert_eq!(grace_hours_from(Some("-3".into())), 24.0);
+        assert_eq!(grace_hours_from(Some("soon".into())), 24.0);
     }
 
     #[test]

@@ -314,8 +314,9 @@ impl Files {
         let Some(bytes) = content::decode_from_r2(object.bytes, encoding, size as usize) else {
             return Ok(Err("does not decode".into()));
         };
-        if content::sha256_hex(&bytes) != sha256 {
-            return Ok(Err(format!("does not hash to {sha256}")));
+        let actual = content::sha256_hex(&bytes);
+        if actual != sha256 {
+            return Ok(Err(format!("hashes to {actual}, not {sha256}")));
         }
         Ok(Ok(bytes))
     }
