@@ -211,6 +211,28 @@ test("GC removes only unreferenced objects past the grace period and reports mis
   await expectError(await w.api("/api/admin/storage/gc?grace_hours=-1", { method: "POST" }), 400, "invalid_field");
 });
 
+test("a failed write never leaves a D1 row without its R2 object; the orphan object is GC'd", async () => {
+  const body = text(20000, "fault-d1");
+  const key = `apps/fault/blobs/${sha256(body)}`;
+  const count = async () => (await w.db.prepare("SELECT COUNT(*) AS n FROM app_files WHERE app_id = 'fault'").first()).n;
+  // D1 fails after R2 was written: no row, an orphan object.
+  await expectError(await w.api("/api/apps/fault/files/x.txt", { method: "PUT", body, headers: { "x-r2d1-fault": "d1.batch" } }), 502, "storage_error");
+  assert.ok(await w.bucket.head(key));
+  assert.equal(await count(), 0);
+  // R2 fails: nothing is written anywhere.
+  const other = text(20000, "fault-r2");
+  await expectError(await w.api("/api/apps/fault/files/y.txt", { method: "PUT", body: other, headers: { "x-r2d1-fault": "r2.put" } }), 502, "storage_error");
+  assert.equal(await w.bucket.head(`apps/fault/blobs/${sha256(other)}`), null);
+  assert.equal(await count(), 0);
+  await tick();
+  const r = await ok(await w.api("/api/admin/storage/gc?grace_hours=0", { method: "POST" }));
+  assert.ok(r.deleted.includes(key));
+  // A retry writes both again.
+  await ok(await w.api("/api/apps/fault/files/x.txt", { method: "PUT", body }), 201);
+  assert.ok(await w.bucket.head(key));
+  assert.equal(await (await w.api("/api/apps/fault/files/x.txt")).text(), body);
+});
+
 test("the cron trigger runs GC (grace from GC_GRACE_HOURS)", async () => {
   const cron = await startWorker({ bindings: { GC_GRACE_HOURS: "0" } });
   try {
