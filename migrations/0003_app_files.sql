@@ -90,8 +90,9 @@ CREATE TABLE IF NOT EXISTS app_version_files (
 CREATE INDEX IF NOT EXISTS app_version_files_r2_key ON app_version_files (r2_key) WHERE r2_key IS NOT NULL;
 
 -- Every content object in R2 (`apps/{app}/blobs/{sha256}`), written before the D1 rows that
--- point at it. `stored_bytes` is the size after gzip; `last_seen_at` moves whenever a write
--- reuses the object, so GC leaves recently reused objects alone.
+-- point at it. `stored_bytes` is the size after gzip; `last_seen_at` is when a write last
+-- reused the object. (A writer that reuses an object checks it still exists after its D1
+-- commit, because GC may judge it unreferenced in between.)
 CREATE TABLE IF NOT EXISTS blobs (
   r2_key           TEXT PRIMARY KEY,
   app_id           TEXT NOT NULL,

@@ -141,6 +141,11 @@ async fn move_row(files: &Files, holder: Holder, row: &MovableRow, current: Loca
         repo::commit(&files.meta, vec![repo::record_blob(&blob, now_ms), repo::mark_hybrid(holder, row, &key)]).await?;
     }
     if target == Location::R2 {
+        // The object was checked above; if it was an existing one, GC may have judged it
+        // unreferenced before our rows pointed at it. Check again before dropping the D1 copy.
+        if outcome == PutOutcome::AlreadyExists && files.blobs.head(&key).await?.is_none() {
+            return Err(Error::Integrity(format!("R2 copy {key} vanished during the move; the next run retries")));
+        }
         repo::commit(&files.meta, vec![repo::record_blob(&blob, now_ms), repo::clear_inline(holder, row, &key)]).await?;
     }
     Ok(())
