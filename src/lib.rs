@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod faults;
+pub mod live;
 pub mod omi;
 pub mod store;
 

@@ -68,6 +68,9 @@ export async function startWorker({ bindings = {}, migrate = true } = {}) {
     compatibilityDate: COMPATIBILITY_DATE,
     r2Buckets: ["BUCKET"],
     d1Databases: ["DB"],
+    durableObjects: { LIVE: "LiveHub" },
+    // The dashboard, as wrangler.toml's [assets] serves it; other paths reach the worker.
+    assets: { directory: join(build, "web"), routerConfig: { has_user_worker: true } },
     bindings: { API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN, ...bindings },
     cf: false,
   });
