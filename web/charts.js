@@ -2,7 +2,6 @@
 // categories. Each is role="img" with a summary label, plus a visually hidden data table.
 import { h } from "./dom.js";
 
-const W = 600;
 
 function dataTable(caption, headers, rows) {
   return h(
@@ -16,7 +15,8 @@ function dataTable(caption, headers, rows) {
 
 /** Columns: `points` = [{ label, value }], e.g. one per day. */
 export function columnChart({ title, points, unit = "" }) {
-  const H = 180;
+  const W = 440;
+  const H = 170;
   const pad = { l: 34, r: 6, t: 10, b: 22 };
   const max = Math.max(1, ...points.map((p) => p.value));
   const total = points.reduce((s, p) => s + p.value, 0);
@@ -52,8 +52,9 @@ export function columnChart({ title, points, unit = "" }) {
 
 /** Horizontal bars: `items` = [{ label, value }], largest first. */
 export function barChart({ title, items, unit = "" }) {
+  const W = 360;
   const rowH = 26;
-  const labelW = 130;
+  const labelW = 110;
   const H = Math.max(1, items.length) * rowH + 4;
   const max = Math.max(1, ...items.map((i) => i.value));
   const total = items.reduce((s, i) => s + i.value, 0);

@@ -54,8 +54,9 @@ export function logsView() {
   }
 
   function syncForm() {
+    // The search box keeps what is being typed (the URL catches up after the debounce).
     for (const k of ["q", "userId", "category", "from", "to"]) {
-      if (document.activeElement !== fields[k]) fields[k].value = params.get(k) || "";
+      if (!(k === "q" && document.activeElement === fields.q)) fields[k].value = params.get(k) || "";
     }
     fields.discarded.checked = params.get("discarded") === "1";
   }
