@@ -7,12 +7,17 @@
 
 pub mod auth;
 pub mod config;
+pub mod consistency;
 pub mod error;
 pub mod faults;
 pub mod live;
 pub mod omi;
 pub mod store;
 
+#[cfg(test)]
+mod proptests;
+
+mod admin;
 mod health;
 mod jobs;
 mod http;
