@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { startWorker, API_TOKEN } from "./helpers/worker.mjs";
 import { makeMemory, postMemory } from "./helpers/omi.mjs";
-import { launchBrowser, screenshots } from "./helpers/browser.mjs";
+import { join } from "node:path";
+import { launchBrowser, screenshots, SHOTS } from "./helpers/browser.mjs";
 
 const DAY = 86_400_000;
 const now = Date.now();
@@ -278,6 +279,8 @@ test("live: a memory posted while the page is open appears at the top within two
   const elapsed = Date.now() - started;
   assert.ok(elapsed < 2000, `${elapsed} ms`);
   await page.locator(".toast", { hasText: "Arrived while watching" }).waitFor();
+  // The README's picture (docs/dashboard-logs.png is a copy of it).
+  await page.screenshot({ path: join(SHOTS, "readme-logs.png") });
   await screenshots(page, "07-live");
 });
 
