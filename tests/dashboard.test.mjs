@@ -339,8 +339,8 @@ test("apps: files with size, tier and sha; versions with changelogs; a diff show
   assert.equal(archive.suggestedFilename(), "demo-v1.tar.gz");
   assert.deepEqual([...readFileSync(await archive.path()).subarray(0, 2)], [0x1f, 0x8b], "a gzip file");
 
-  await page.getByLabel("Compare").selectOption("1");
-  await page.getByLabel("with").selectOption("2");
+  await page.getByLabel("Compare", { exact: true }).selectOption("1");
+  await page.getByLabel("with", { exact: true }).selectOption("2");
   await page.getByRole("button", { name: "Show diff" }).click();
   await page.locator('.diff-file[data-path="app.js"]').waitFor();
   assert.equal(await page.locator('.diff-file[data-path="app.js"]').getAttribute("data-change"), "modified");

@@ -59,6 +59,12 @@ export function logsView() {
       if (!(k === "q" && document.activeElement === fields.q)) fields[k].value = params.get(k) || "";
     }
     fields.discarded.checked = params.get("discarded") === "1";
+    // The mentor list may still be loading: keep the URL's mentor selectable meanwhile.
+    const uid = params.get("userId");
+    if (uid && fields.userId.value !== uid) {
+      fields.userId.append(h("option", { value: uid }, uid));
+      fields.userId.value = uid;
+    }
   }
 
   async function loadMentors() {
