@@ -67,7 +67,8 @@ export const fmt = {
     return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
   },
   usd(n) {
-    return `$${Number(n || 0).toFixed(n && n < 0.01 ? 6 : 2)}`;
+    const v = Number(n || 0);
+    return v > 0 && v < 0.01 ? "< $0.01" : `$${v.toFixed(2)}`;
   },
 };
 

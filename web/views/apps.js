@@ -188,7 +188,7 @@ function diffLines(text) {
   return h(
     "pre",
     { class: "diff", tabindex: "0" },
-    text.split("\n").map((line) => {
+    text.replace(/\n$/, "").split("\n").map((line) => {
       let cls = "ctx";
       let label = null;
       if (line.startsWith("+++") || line.startsWith("---")) cls = "meta";

@@ -29,7 +29,7 @@ export function storageView() {
         card("Dedupe saved", fmt.bytes(r.savings.dedupe_bytes), null, "dedupe"),
         card("Compression saved", fmt.bytes(r.savings.compression_bytes), null, "compression"),
         card("D1 bytes avoided", fmt.bytes(r.savings.d1_bytes_avoided), null, "d1"),
-        card("Estimated R2 cost", `${fmt.usd(r.cost.estimated_usd_per_month)}/month`, `at $${r.cost.usd_per_gb_month}/GB-month`, "cost"),
+        card("Estimated R2 cost", `${fmt.usd(r.cost.estimated_usd_per_month)}/month`, `$${r.cost.estimated_usd_per_month.toPrecision(2)} at $${r.cost.usd_per_gb_month}/GB-month`, "cost"),
       ),
       h("h2", {}, "Bytes by tier"),
       h(
