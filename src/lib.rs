@@ -10,6 +10,7 @@ pub mod config;
 pub mod consistency;
 pub mod error;
 pub mod faults;
+pub mod files;
 pub mod live;
 pub mod omi;
 pub mod store;
@@ -37,7 +38,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     Ok(routes::handle(req, env, ctx).await)
 }
 
-/// The cron trigger (wrangler.toml `[triggers]`): rollups, retention and reconciliation.
+/// The cron trigger (wrangler.toml `[triggers]`): Omi rollups, retention and reconciliation;
+/// garbage collection of unreferenced app blobs.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let _ = ctx;
