@@ -37,7 +37,7 @@ build_web() {
 }
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$out/entry.mjs" ] &&
-  [ -z "$(find src Cargo.toml Cargo.lock scripts/build.sh -newer "$stamp" -print -quit)" ]; then
+  [ -z "$(find src Cargo.toml Cargo.lock scripts/build.sh scripts/strip-wasm-names.mjs -newer "$stamp" -print -quit)" ]; then
   echo "build: $out/ is up to date ($want)" >&2
   build_web
   exit 0
@@ -59,6 +59,7 @@ args=(--out-dir "$out")
 echo "build: worker-build ${args[*]}" >&2
 started=$(date +%s)
 worker-build "${args[@]}" >&2
+[ "$profile" = release ] && node scripts/strip-wasm-names.mjs "$out/index_bg.wasm"
 cp src/js/entry.mjs "$out/entry.mjs"
 build_web
 echo "$want" >"$stamp"

@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+use crate::files::path::{AppId, FilePath};
 use crate::omi::cursor::Cursor;
 use crate::omi::payload::{memory_from_value, parse_json, transcript_batch_from_value, unwrap_legacy};
 use crate::omi::query::{logs_query, Params};
@@ -103,5 +104,27 @@ proptest! {
             prop_assert_eq!(keys::parse_memory_key(&key), Some((s.clone(), s.clone(), 1_700_000_000_000)));
             prop_assert!(!s.contains('/') && s != "." && s != "..");
         }
+    }
+
+    #[test]
+    fn path_normaliser_never_lets_a_traversal_through(raw in prop_oneof![
+        ".{0,60}",
+        prop::collection::vec(prop_oneof![Just("..".to_string()), Just(".".to_string()), Just("".to_string()),
+            Just("%2e%2e".to_string()), Just("%2F".to_string()), Just("%00".to_string()), Just("%ff".to_string()),
+            Just("\\".to_string()), "[a-z]{1,6}"], 0..6).prop_map(|parts| parts.join("/")),
+    ]) {
+        match FilePath::parse(&raw) {
+            Ok(p) => {
+                let s = p.as_str();
+                prop_assert!(!s.is_empty() && s.len() <= 1024 && !s.starts_with('/') && !s.contains('\0'));
+                prop_assert!(s.split('/').all(|seg| !seg.is_empty() && seg != ".." && seg != "."), "{s:?}");
+            }
+            Err(e) => assert_client_error(e)?,
+        }
+        let segments: Vec<&str> = raw.split('/').collect();
+        if let Ok(p) = FilePath::from_url_segments(&segments) {
+            prop_assert!(p.as_str().split('/').all(|seg| !seg.is_empty() && seg != ".." && seg != "."));
+        }
+        if let Err(e) = AppId::parse(&raw) { assert_client_error(e)?; }
     }
 }

@@ -15,6 +15,7 @@ pub mod report;
 pub mod tier;
 
 pub mod admin;
+pub mod consistency;
 mod cache;
 pub mod repo;
 pub mod routes;

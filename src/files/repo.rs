@@ -781,9 +781,30 @@ pub async fn report_rows(meta: &MetaStore, app: Option<&str>) -> Result<(Vec<Tie
     Ok((files, lines, blobs))
 }
 
-/// Runs `stmts` as one transaction.
+/// Runs `stmts` as one transaction. Every files write ends here, after its R2 objects were
+/// written: the `files.after_put` fault point sits between the two.
 pub async fn commit(meta: &MetaStore, stmts: Vec<Statement>) -> Result<Vec<RunInfo>> {
+    crate::faults::trip("files.after_put")?;
     meta.batch(stmts).await
+}
+
+/// What the consistency check expects in R2: every blob row, every key a file or version line
+/// names, every snapshot key (each with the sha256 its object's metadata should carry).
+pub async fn consistency_rows(meta: &MetaStore) -> Result<[Vec<serde_json::Value>; 3]> {
+    let mut r = meta
+        .batch_rows::<serde_json::Value>(vec![
+            stmt!("SELECT r2_key, sha256 FROM blobs"),
+            stmt!(
+                "SELECT r2_key, sha256 FROM app_files WHERE r2_key IS NOT NULL \
+                 UNION SELECT r2_key, sha256 FROM app_version_files WHERE r2_key IS NOT NULL"
+            ),
+            stmt!("SELECT snapshot_key AS r2_key, manifest_sha256 AS sha256 FROM app_versions WHERE snapshot_key IS NOT NULL"),
+        ])
+        .await?;
+    let snapshots = r.pop().unwrap_or_default();
+    let referenced = r.pop().unwrap_or_default();
+    let blobs = r.pop().unwrap_or_default();
+    Ok([blobs, referenced, snapshots])
 }
 
 #[cfg(test)]

@@ -436,6 +436,7 @@ impl Files {
             let meta = BlobMeta {
                 content_type: Some("application/json".into()),
                 sha256: Some(content::sha256_raw(&bytes)),
+                custom: HashMap::from([(META_SHA256.to_string(), manifest_sha256.clone())]),
                 ..Default::default()
             };
             // A leftover from an attempt whose D1 batch failed may sit at this key; a reader
