@@ -8,6 +8,7 @@ use worker::{Request, Response};
 use super::ingest::{sha256_hex, store_memory, Incoming};
 use super::keys::{check_key_part, day_summary_key, transcript_key};
 use super::payload::{memory_from_value, parse_json, parse_time, transcript_batch_from_value};
+use super::render;
 use super::repo::OmiRepo;
 use super::signature;
 use crate::auth;
@@ -82,6 +83,10 @@ pub async fn memory(mut req: Request, app: &App) -> Result<Response> {
     let repo = OmiRepo::new(app.meta()?);
     let blobs = app.blobs()?;
     let memory_id = memory.id.clone();
+    let event = json!({
+        "type": "memory", "userId": uid, "memoryId": memory_id, "title": memory.title, "emoji": memory.emoji,
+        "category": memory.category, "discarded": memory.discarded, "createdAt": render::iso(memory.created_ms),
+    });
     let stored = store_memory(
         &blobs,
         &repo,
@@ -90,6 +95,9 @@ pub async fn memory(mut req: Request, app: &App) -> Result<Response> {
     )
     .await?;
 
+    if !stored.duplicate {
+        crate::live::announce(app, event);
+    }
     let mut storage = json!({ "r2Key": stored.r2_key });
     if let Some(base) = &app.config.r2_public_url {
         storage["publicUrl"] = json!(format!("{base}/{}", stored.r2_key));
