@@ -3,13 +3,18 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, expectError, listKeys } from "./helpers/worker.mjs";
-import { fixture, makeMemory, postMemory, dbCount, sha256 } from "./helpers/omi.mjs";
+import { fixture, makeMemory, postMemory, dbCount, sha256, assertTotalsExact } from "./helpers/omi.mjs";
 
 let w;
 before(async () => {
   w = await startWorker();
 });
-after(() => w?.dispose());
+after(async () => {
+  // Everything above inserted, re-versioned, reindexed and deleted memories: the running
+  // totals the triggers keep must still add up exactly.
+  await assertTotalsExact(w);
+  await w?.dispose();
+});
 
 const DAY = 86_400_000;
 const json = async (res) => {
@@ -141,6 +146,19 @@ test("a corrupted object is never served", async () => {
   const { storage } = await (await postMemory(w, "corrupt-user", m)).json();
   await w.bucket.put(storage.r2Key, JSON.stringify({ ...m, id: "tampered" }));
   await expectError(await w.api("/api/omi/logs/corrupt-user/corrupt-me"), 500, "integrity_error");
+});
+
+test("re-versioning a memory (discarded, duration and day changed) moves it between the totals", async () => {
+  const uid = "totals-user";
+  const m = makeMemory({ id: "t1", created_at: "2025-03-01T10:00:00Z", durationSeconds: 60 });
+  await postAll(uid, [m, makeMemory({ id: "t2", created_at: "2025-03-02T10:00:00Z" })]);
+  await postAll(uid, [{ ...m, created_at: "2025-03-05T10:00:00Z", discarded: true, finished_at: "2025-03-01T10:05:00Z" }]);
+  const daily = await json(await w.api(`/api/omi/analytics/daily?userId=${uid}&from=2025-03-01&to=2025-03-05`));
+  assert.deepEqual(daily.days.map((d) => d.memories), [0, 1, 0, 0, 1]);
+  const logs = await json(await w.api(`/api/omi/logs?userId=${uid}`));
+  assert.equal(logs.total, 1, "the discarded version no longer counts");
+  assert.equal((await json(await w.api(`/api/omi/logs?userId=${uid}&include_discarded=1`))).total, 2);
+  await assertTotalsExact(w);
 });
 
 test("mentors, stats and daily analytics come from the index", async () => {
@@ -356,6 +374,7 @@ test("the cron job writes rollups, applies retention and reconciles", async () =
     assert.equal(await dbCount(cron, "SELECT COUNT(*) FROM omi_memories WHERE memory_id = 'ancient'"), 0);
     assert.equal((await listKeys(cron.bucket, "mobil3-mentorships/")).filter((k) => k.includes("ancient")).length, 0);
     assert.equal(await dbCount(cron, "SELECT COUNT(*) FROM omi_memories"), 2);
+    await assertTotalsExact(cron);
   } finally {
     await cron.dispose();
   }

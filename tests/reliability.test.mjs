@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, listKeys, expectError } from "./helpers/worker.mjs";
-import { makeMemory, postMemory, sha256, dbCount } from "./helpers/omi.mjs";
+import { makeMemory, postMemory, sha256, dbCount, assertTotalsExact } from "./helpers/omi.mjs";
 
 let w;
 before(async () => {
@@ -93,6 +93,7 @@ test("delivery storm: 1,000 deliveries of 700 memories, 30 % re-sent, 32 in flig
 
   const check = await consistency();
   assert.equal(check.clean, true, JSON.stringify(check));
+  await assertTotalsExact(w);
 });
 
 test("the consistency check finds rows without objects, objects without rows and hash mismatches", async () => {

@@ -121,7 +121,18 @@ pub fn logs_page(q: &LogsQuery) -> Statement {
     Statement { sql, params }
 }
 
+/// The total a listing reports. Without time, category or text filters it is read from the
+/// running totals the triggers keep (one row per mentor), so it costs the same however many
+/// memories there are; otherwise the matching rows are counted.
 pub fn logs_count(q: &LogsQuery) -> Statement {
+    let unfiltered = q.from_ms.is_none() && q.to_ms.is_none() && q.category.is_none() && q.fts.is_none();
+    if unfiltered {
+        let n = if q.include_discarded { "memories" } else { "memories - discarded" };
+        return match &q.user_id {
+            Some(uid) => stmt!(format!("SELECT {n} AS n FROM omi_user_totals WHERE user_id = ?1"), uid.as_str()),
+            None => stmt!(format!("SELECT COALESCE(SUM({n}), 0) AS n FROM omi_user_totals")),
+        };
+    }
     let (filters, params) = log_filters(q);
     Statement { sql: format!("SELECT COUNT(*) AS n FROM omi_memories m{filters}"), params }
 }
@@ -284,13 +295,13 @@ impl OmiRepo {
             .await
     }
 
+    /// Every mentor with counts, from the running totals (a row per mentor).
     pub async fn users(&self) -> Result<Vec<Value>> {
         self.meta
             .all(stmt!(
-                "SELECT user_id, COUNT(*) AS memories, SUM(discarded) AS discarded, \
-                   COALESCE(SUM(duration_seconds), 0) AS total_duration_seconds, SUM(word_count) AS words, \
-                   MIN(created_at) AS first_seen, MAX(created_at) AS last_seen \
-                 FROM omi_memories GROUP BY user_id ORDER BY last_seen DESC"
+                "SELECT user_id, memories, discarded, duration_seconds AS total_duration_seconds, words, \
+                   first_created AS first_seen, last_created AS last_seen \
+                 FROM omi_user_totals ORDER BY last_seen DESC, user_id"
             ))
             .await
     }
@@ -323,13 +334,15 @@ impl OmiRepo {
         Ok((totals, categories))
     }
 
-    /// Memories and minutes per UTC day in `[from, to)`; days without memories are absent.
+    /// Memories and minutes per UTC day in `[from, to)` (widened to whole days), from the
+    /// per-mentor-day totals; days without memories are absent.
     pub async fn daily(&self, from_ms: i64, to_ms: i64, uid: Option<&str>) -> Result<Vec<Value>> {
+        const DAY: i64 = 86_400_000;
+        let (first, end) = (from_ms.div_euclid(DAY), (to_ms + DAY - 1).div_euclid(DAY));
         let mut s = stmt!(
-            "SELECT created_at / 86400000 AS day, COUNT(*) AS memories, COALESCE(SUM(duration_seconds), 0) / 60.0 AS minutes, \
-               COUNT(DISTINCT user_id) AS mentors \
-             FROM omi_memories WHERE created_at >= ?1 AND created_at < ?2",
-            from_ms, to_ms
+            "SELECT day, SUM(memories) AS memories, SUM(duration_seconds) / 60.0 AS minutes, COUNT(*) AS mentors \
+             FROM omi_daily_totals WHERE day >= ?1 AND day < ?2",
+            first, end
         );
         if let Some(uid) = uid {
             s.sql.push_str(" AND user_id = ?3");
@@ -466,10 +479,13 @@ impl OmiRepo {
     }
 
     /// Removes every row of a mentor in one transaction; returns how many memories went.
+    /// (Counted by a SELECT in the same transaction: D1's `changes` also counts what the
+    /// totals triggers touched.)
     pub async fn delete_user(&self, uid: &str) -> Result<u64> {
         let results = self
             .meta
-            .batch(vec![
+            .batch_results(vec![
+                stmt!("SELECT COUNT(*) AS n FROM omi_memories WHERE user_id = ?1", uid),
                 stmt!("DELETE FROM omi_memories_fts WHERE rowid IN (SELECT seq FROM omi_memories WHERE user_id = ?1)", uid),
                 stmt!("DELETE FROM omi_memories WHERE user_id = ?1", uid),
                 stmt!("DELETE FROM omi_memory_versions WHERE user_id = ?1", uid),
@@ -478,7 +494,8 @@ impl OmiRepo {
                 stmt!("DELETE FROM omi_day_summaries WHERE user_id = ?1", uid),
             ])
             .await?;
-        Ok(results.get(1).map(|r| r.changes).unwrap_or(0))
+        let count: Vec<Count> = results.first().map(|r| r.rows()).transpose()?.unwrap_or_default();
+        Ok(count.first().map(|c| c.n as u64).unwrap_or(0))
     }
 
     /// Memories created before `cutoff_ms` (retention), oldest first, at most `limit`.
@@ -553,8 +570,16 @@ mod tests {
     #[test]
     fn count_ignores_the_cursor_and_limit() {
         let c = Cursor { created_ms: 5, seq: 7 }.encode();
-        let s = logs_count(&q(&[("cursor", &c), ("include_discarded", "1")]));
-        assert_eq!(s.sql, "SELECT COUNT(*) AS n FROM omi_memories m");
-        assert!(s.params.is_empty());
+        let s = logs_count(&q(&[("cursor", &c), ("include_discarded", "1"), ("category", "work")]));
+        assert_eq!(s.sql, "SELECT COUNT(*) AS n FROM omi_memories m WHERE m.category = ?1");
+        assert_eq!(s.params.len(), 1);
+    }
+
+    #[test]
+    fn unfiltered_totals_come_from_the_running_totals() {
+        assert_eq!(logs_count(&q(&[])).sql, "SELECT COALESCE(SUM(memories - discarded), 0) AS n FROM omi_user_totals");
+        let s = logs_count(&q(&[("userId", "u1"), ("include_discarded", "1")]));
+        assert_eq!(s.sql, "SELECT memories AS n FROM omi_user_totals WHERE user_id = ?1");
+        assert_eq!(s.params, vec![Param::Text("u1".into())]);
     }
 }

@@ -184,7 +184,7 @@ impl MetaStore {
         if stmts.is_empty() {
             return Ok(Vec::new());
         }
-        crate::faults::trip("d1.read")?;
+        crate::faults::trip("d1.batch")?;
         let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<Result<Vec<_>>>()?;
         let results = self.db.batch(prepared).await.map_err(|e| d1_error(&stmts[0].sql, e))?;
         Ok(results.into_iter().map(Rows).collect())

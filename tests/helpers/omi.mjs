@@ -62,3 +62,28 @@ export async function dbCount(w, sql, ...params) {
   const row = await w.db.prepare(sql).bind(...params).first();
   return Object.values(row)[0];
 }
+
+/** The running totals the triggers keep must equal what the memories themselves add up to. */
+export async function assertTotalsExact(w) {
+  const rows = async (sql) => (await w.db.prepare(sql).all()).results;
+  const expectedUsers = await rows(
+    `SELECT user_id, COUNT(*) AS memories, SUM(discarded) AS discarded, ROUND(COALESCE(SUM(duration_seconds), 0), 3) AS duration,
+            SUM(word_count) AS words, MIN(created_at) AS first, MAX(created_at) AS last
+     FROM omi_memories GROUP BY user_id ORDER BY user_id`,
+  );
+  const users = await rows(
+    `SELECT user_id, memories, discarded, ROUND(duration_seconds, 3) AS duration, words, first_created AS first, last_created AS last
+     FROM omi_user_totals ORDER BY user_id`,
+  );
+  if (JSON.stringify(users) !== JSON.stringify(expectedUsers)) {
+    throw new Error(`omi_user_totals drifted:\n${JSON.stringify(users)}\nexpected\n${JSON.stringify(expectedUsers)}`);
+  }
+  const expectedDays = await rows(
+    `SELECT created_at / 86400000 AS day, user_id, COUNT(*) AS memories, ROUND(COALESCE(SUM(duration_seconds), 0), 3) AS duration
+     FROM omi_memories GROUP BY day, user_id ORDER BY day, user_id`,
+  );
+  const days = await rows(`SELECT day, user_id, memories, ROUND(duration_seconds, 3) AS duration FROM omi_daily_totals ORDER BY day, user_id`);
+  if (JSON.stringify(days) !== JSON.stringify(expectedDays)) {
+    throw new Error(`omi_daily_totals drifted (${days.length} rows vs ${expectedDays.length})`);
+  }
+}
