@@ -16,7 +16,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
 import { ROOT, listKeys } from "../tests/helpers/worker.mjs";
-import { TARGETS, startTarget, label, API_TOKEN, WEBHOOK_TOKEN } from "./lib/targets.mjs";
+import { TARGETS, startTarget, label, cpuSeconds, API_TOKEN, WEBHOOK_TOKEN } from "./lib/targets.mjs";
 import { memory, newestIds, streamIndex, fileBody, SEARCH_WORD, EPOCH_MS } from "./lib/data.mjs";
 import { summarise, table, fmtMs, fmtRatio, round } from "./lib/stats.mjs";
 
@@ -98,6 +98,7 @@ function startLoader() {
     pending.clear();
   });
   return {
+    pid: child.pid,
     run(job) {
       const id = nextId++;
       return new Promise((resolve, reject) => {
@@ -153,15 +154,34 @@ function isMissingRoute(r) {
  */
 async function compare(names, count, jobFor, rounds = 2) {
   const parts = Object.fromEntries(names.map((n) => [n, []]));
+  const cpu = Object.fromEntries(names.map((n) => [n, { workerd: 0, loader: 0, wall: 0 }]));
   const per = Math.ceil(count / rounds);
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 ? [...names].reverse() : names;
     const from = r * per;
     const n = Math.min(per, count - from);
     if (n <= 0) break;
-    for (const name of order) parts[name].push(await loader.run(jobFor(name, from, n)));
+    for (const name of order) {
+      const w0 = cpuSeconds(targets[name].pid);
+      const l0 = cpuSeconds(loader.pid);
+      const t0 = performance.now();
+      parts[name].push(await loader.run(jobFor(name, from, n)));
+      cpu[name].wall += (performance.now() - t0) / 1000;
+      cpu[name].workerd += cpuSeconds(targets[name].pid) - w0;
+      cpu[name].loader += cpuSeconds(loader.pid) - l0;
+    }
   }
-  return Object.fromEntries(names.map((n) => [n, summarise(parts[n])]));
+  // CPU use while each target was under load: workerd (the worker *and* Miniflare's R2/D1
+  // simulators, which share its JS thread) and the load driver, in % of one core.
+  return Object.fromEntries(
+    names.map((n) => [
+      n,
+      {
+        ...summarise(parts[n]),
+        cpuPercent: { workerd: round((cpu[n].workerd / cpu[n].wall) * 100, 0), loader: round((cpu[n].loader / cpu[n].wall) * 100, 0) },
+      },
+    ]),
+  );
 }
 
 function ingestJob(target, { uids, from, count, concurrency, size = "full", dupRate = 0, salt = "", indexBase = 0, maxMs = 90_000, keepLatencies = true }) {
@@ -561,6 +581,13 @@ function report() {
       main,
     ),
   );
+  const ingestCpu = results.figures.filter((f) => f.group === 1 && f.rows);
+  if (ingestCpu.length) {
+    lines.push("", "workerd CPU while under ingest load, % of one core (worker + Miniflare's R2/D1 simulators, one JS thread):");
+    for (const f of ingestCpu) {
+      lines.push(`  ${f.name.padEnd(30)} ` + T.filter((t) => f.rows[t]?.cpuPercent).map((t) => `${t} ${f.rows[t].cpuPercent.workerd}%`).join(", ") + `; load driver ${f.rows.peer?.cpuPercent?.loader ?? "–"}%`);
+    }
+  }
   const f2 = results.figures.find((f) => f.id === "2");
   if (f2?.correctness) {
     lines.push("", `Which 20 each returns (truth: the 20 newest by created_at of ${P.logsMentor}):`);

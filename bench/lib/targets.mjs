@@ -2,6 +2,7 @@
 // non-persistent R2 and D1: r2d1 (the release build in build/), the seed design and the JS
 // peer. Same compatibility date, same bindings, same workerd binary.
 import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { Miniflare, Log, LogLevel } from "miniflare";
 import { ROOT, COMPATIBILITY_DATE, applyMigrations, splitSql } from "../../tests/helpers/worker.mjs";
@@ -61,6 +62,24 @@ const SPECS = {
   },
 };
 
+function workerdChildren() {
+  try {
+    return new Set(execFileSync("pgrep", ["-P", String(process.pid), "workerd"], { encoding: "utf8" }).split("\n").filter(Boolean).map(Number));
+  } catch {
+    return new Set();
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; null off Linux. */
+export function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 export const TARGETS = Object.keys(SPECS);
 export const label = (name) => SPECS[name].label;
 
@@ -70,6 +89,7 @@ export const label = (name) => SPECS[name].label;
  */
 export async function startTarget(name, { build, verbose = false } = {}) {
   const spec = SPECS[name];
+  const before = workerdChildren();
   const t0 = performance.now();
   const mf = new Miniflare({
     name,
@@ -89,8 +109,9 @@ export async function startTarget(name, { build, verbose = false } = {}) {
   const res = await fetch(new URL("/api/health", url));
   await res.text();
   const firstMs = performance.now() - t1;
+  const pid = [...workerdChildren()].find((p) => !before.has(p)) ?? null;
   const db = await mf.getD1Database("DB");
   await spec.migrate(db);
   const bucket = await mf.getR2Bucket("BUCKET");
-  return { name, mf, db, bucket, origin: url.origin, bootMs, firstMs, dispose: () => mf.dispose() };
+  return { name, mf, db, bucket, origin: url.origin, pid, bootMs, firstMs, dispose: () => mf.dispose() };
 }
