@@ -136,3 +136,9 @@ mod tests {
         assert_eq!(e.body()["error"]["message"], "uid: must be 1-128 characters");
     }
 }
+
+impl From<Error> for worker::Error {
+    fn from(e: Error) -> Self {
+        worker::Error::RustError(e.to_string())
+    }
+}

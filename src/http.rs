@@ -13,7 +13,8 @@ use crate::store::{BlobStore, MetaStore};
 pub struct App {
     pub env: Env,
     pub config: Config,
-    pub ctx: worker::Context,
+    /// The request's execution context (`None` in the cron trigger).
+    pub ctx: Option<worker::Context>,
     /// Milliseconds since the epoch when the request arrived.
     pub now_ms: i64,
 }
@@ -48,6 +49,11 @@ impl App {
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     let url = req.url().ok()?;
     url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// Every query parameter, percent-decoded, in order.
+pub fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    req.url().map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()).unwrap_or_default()
 }
 
 pub fn header(req: &Request, name: &str) -> Option<String> {

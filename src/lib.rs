@@ -9,13 +9,15 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod faults;
+pub mod omi;
 pub mod store;
 
 mod health;
+mod jobs;
 mod http;
 mod routes;
 
-use worker::{event, Context, Env, Request, Response};
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 #[event(start)]
 fn start() {
@@ -27,4 +29,17 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     Ok(routes::handle(req, env, ctx).await)
+}
+
+/// The cron trigger (wrangler.toml `[triggers]`): rollups, retention and reconciliation.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
+    let _ = ctx;
+    match routes::read_config(&env) {
+        Ok(config) => {
+            let report = jobs::run(env, config, event.schedule() as i64).await;
+            worker::console_log!("r2d1 scheduled run: {report}");
+        }
+        Err(e) => worker::console_error!("r2d1 scheduled run skipped: {e}"),
+    }
 }

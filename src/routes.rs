@@ -5,9 +5,9 @@ use worker::{Context, Env, Method, Request, Response};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::{self, App};
-use crate::{faults, health};
+use crate::{faults, health, omi};
 
-fn read_config(env: &Env) -> Result<Config> {
+pub fn read_config(env: &Env) -> Result<Config> {
     Config::from_lookup(|name| {
         env.var(name).map(|v| v.to_string()).ok().or_else(|| env.secret(name).map(|v| v.to_string()).ok())
     })
@@ -22,7 +22,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
         }
     }
     let result = match read_config(&env) {
-        Ok(config) => dispatch(req, App { env, config, ctx, now_ms }).await,
+        Ok(config) => dispatch(req, App { env, config, ctx: Some(ctx), now_ms }).await,
         Err(e) => Err(e),
     };
     faults::disarm();
@@ -38,6 +38,7 @@ async fn dispatch(req: Request, app: App) -> Result<Response> {
             Method::Get | Method::Head => health::get(&app).await,
             _ => http::method_not_allowed(&["GET"]),
         },
+        ["api", "omi", rest @ ..] => omi::dispatch(req, &app, rest).await,
         // Test builds only: proves a panic becomes a 500 JSON error and the isolate recovers.
         ["api", "__test", "panic"] if faults::ENABLED => panic!("deliberate panic for the tests"),
         _ => Err(Error::NotFound(format!("no route for {method} {path}"))),

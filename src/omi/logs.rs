@@ -1,0 +1,215 @@
+//! Read routes over the index (Bearer `API_TOKEN`): logs, one memory, mentors, stats, daily
+//! analytics, transcripts and day summaries.
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+use worker::{Headers, Request, Response};
+
+use super::ingest::sha256_hex;
+use super::key_part;
+use super::query::{daily_range, logs_query, Params};
+use super::render::{day_series, iso, log_entry};
+use super::repo::OmiRepo;
+use crate::error::{Error, Result};
+use crate::http::{self, App};
+use crate::store::BlobStore;
+
+fn params(req: &Request) -> Params {
+    Params::new(http::query_pairs(req))
+}
+
+/// Reads an object that the index names; its absence or a changed hash is a server fault.
+async fn stored_bytes(blobs: &BlobStore, key: &str, sha256: &str) -> Result<Vec<u8>> {
+    let blob = blobs.get(key).await?.ok_or_else(|| Error::Internal(format!("indexed object {key} is missing from R2")))?;
+    if sha256_hex(&blob.bytes) != sha256 {
+        return Err(Error::Integrity(format!("{key} does not hash to its indexed sha256")));
+    }
+    Ok(blob.bytes)
+}
+
+/// `GET /api/omi/logs?userId=&limit=&cursor=&from=&to=&category=&q=&include_discarded=&full=`
+pub async fn list(req: &Request, app: &App) -> Result<Response> {
+    app.require_api_token(req)?;
+    let q = logs_query(&params(req))?;
+    let repo = OmiRepo::new(app.meta()?);
+    let (mut rows, total) = repo.logs(&q).await?;
+    let next_cursor = if rows.len() > q.limit as usize {
+        rows.truncate(q.limit as usize);
+        rows.last().map(|r| r.cursor().encode())
+    } else {
+        None
+    };
+    let mut logs: Vec<Value> = rows.iter().map(log_entry).collect();
+    if q.full {
+        let blobs = app.blobs()?;
+        let bodies = join_all(rows.iter().map(|r| stored_bytes(&blobs, &r.r2_key, &r.sha256))).await;
+        for (entry, body) in logs.iter_mut().zip(bodies) {
+            entry["memory"] = serde_json::from_slice(&body?).unwrap_or(Value::Null);
+        }
+    }
+    http::ok(&json!({ "success": true, "logs": logs, "source": "r2", "total": total, "nextCursor": next_cursor }))
+}
+
+/// `GET /api/omi/logs/{uid}/{memoryId}[?version=n]`: the stored JSON, byte for byte.
+pub async fn one(req: &Request, app: &App, uid: &str, memory_id: &str) -> Result<Response> {
+    app.require_api_token(req)?;
+    let (uid, memory_id) = (key_part("userId", uid)?, key_part("memoryId", memory_id)?);
+    let version = params(req)
+        .get("version")
+        .map(|v| v.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| Error::invalid_field("version", "must be a whole number from 1")))
+        .transpose()?;
+    let row = OmiRepo::new(app.meta()?)
+        .version(&uid, &memory_id, version)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no memory {memory_id} for user {uid}{}", version.map(|v| format!(" at version {v}")).unwrap_or_default())))?;
+    let etag = format!("\"{}\"", row.sha256);
+    let headers = Headers::new();
+    headers.set("ETag", &etag)?;
+    headers.set("X-R2D1-Version", &row.version.to_string())?;
+    headers.set("Cache-Control", "private, no-cache")?;
+    if http::header(req, "If-None-Match").is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*")) {
+        return Ok(Response::empty()?.with_status(304).with_headers(headers));
+    }
+    let bytes = stored_bytes(&app.blobs()?, &row.r2_key, &row.sha256).await?;
+    headers.set("Content-Type", "application/json; charset=utf-8")?;
+    Ok(Response::from_bytes(bytes)?.with_headers(headers))
+}
+
+/// `GET /api/omi/logs/{uid}/{memoryId}/versions`
+pub async fn versions(req: &Request, app: &App, uid: &str, memory_id: &str) -> Result<Response> {
+    app.require_api_token(req)?;
+    let (uid, memory_id) = (key_part("userId", uid)?, key_part("memoryId", memory_id)?);
+    let rows = OmiRepo::new(app.meta()?).versions(&uid, &memory_id).await?;
+    if rows.is_empty() {
+        return Err(Error::NotFound(format!("no memory {memory_id} for user {uid}")));
+    }
+    let versions: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({ "version": r["version"], "r2Key": r["r2_key"], "sha256": r["sha256"], "sizeBytes": r["size_bytes"],
+                         "receivedAt": r["received_at"].as_i64().map(iso) }))
+        .collect();
+    http::ok(&json!({ "success": true, "userId": uid, "memoryId": memory_id, "versions": versions }))
+}
+
+/// `GET /api/omi/users`: mentors with counts, first and last seen.
+pub async fn users(req: &Request, app: &App) -> Result<Response> {
+    app.require_api_token(req)?;
+    let rows = OmiRepo::new(app.meta()?).users().await?;
+    let users: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "userId": r["user_id"], "memories": r["memories"], "discarded": r["discarded"],
+                "totalDurationSeconds": r["total_duration_seconds"],
+                "minutes": (r["total_duration_seconds"].as_f64().unwrap_or(0.0) / 6.0).round() / 10.0,
+                "words": r["words"],
+                "firstSeen": r["first_seen"].as_i64().map(iso), "lastSeen": r["last_seen"].as_i64().map(iso),
+            })
+        })
+        .collect();
+    http::ok(&json!({ "success": true, "users": users, "total": users.len() }))
+}
+
+/// `GET /api/omi/users/{uid}/stats`
+pub async fn stats(req: &Request, app: &App, uid: &str) -> Result<Response> {
+    app.require_api_token(req)?;
+    let uid = key_part("userId", uid)?;
+    let (t, categories) = OmiRepo::new(app.meta()?).user_stats(&uid).await?;
+    if t["memories"].as_i64().unwrap_or(0) == 0 {
+        return Err(Error::NotFound(format!("no memories for user {uid}")));
+    }
+    let categories: serde_json::Map<String, Value> =
+        categories.iter().filter_map(|c| Some((c["category"].as_str()?.to_string(), c["memories"].clone()))).collect();
+    http::ok(&json!({
+        "success": true,
+        "userId": uid,
+        "stats": {
+            "memories": t["memories"], "discarded": t["discarded"],
+            "totalDurationSeconds": t["total_duration_seconds"],
+            "totalMinutes": (t["total_duration_seconds"].as_f64().unwrap_or(0.0) / 6.0).round() / 10.0,
+            "words": t["words"], "segments": t["segments"],
+            "categories": categories,
+            "actionItems": { "total": t["action_items_total"], "completed": t["action_items_completed"] },
+            "activeDays": t["active_days"],
+            "first": t["first"].as_i64().map(iso), "last": t["last"].as_i64().map(iso),
+        }
+    }))
+}
+
+/// `GET /api/omi/analytics/daily?from=&to=&userId=`
+pub async fn daily(req: &Request, app: &App) -> Result<Response> {
+    app.require_api_token(req)?;
+    let p = params(req);
+    let uid = p.user_id("userId")?;
+    let (from, to) = daily_range(&p, app.now_ms)?;
+    let rows = OmiRepo::new(app.meta()?).daily(from, to, uid.as_deref()).await?;
+    let days = day_series(&rows, from, to);
+    let memories: i64 = days.iter().map(|d| d["memories"].as_i64().unwrap_or(0)).sum();
+    http::ok(&json!({ "success": true, "userId": uid, "from": iso(from), "to": iso(to), "totalMemories": memories, "days": days }))
+}
+
+/// `GET /api/omi/transcripts/{uid}`: a mentor's real-time sessions.
+pub async fn transcript_sessions(req: &Request, app: &App, uid: &str) -> Result<Response> {
+    app.require_api_token(req)?;
+    let uid = key_part("userId", uid)?;
+    let rows = OmiRepo::new(app.meta()?).transcript_sessions(&uid).await?;
+    let sessions: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({ "sessionId": r["session_id"], "batches": r["batches"], "segments": r["segments"],
+                         "first": r["first"].as_i64().map(iso), "last": r["last"].as_i64().map(iso) }))
+        .collect();
+    http::ok(&json!({ "success": true, "userId": uid, "sessions": sessions }))
+}
+
+/// `GET /api/omi/transcripts/{uid}/{session}`: every batch of a session as one transcript,
+/// in arrival order.
+pub async fn transcript(req: &Request, app: &App, uid: &str, session: &str) -> Result<Response> {
+    app.require_api_token(req)?;
+    let (uid, session) = (key_part("userId", uid)?, key_part("sessionId", session)?);
+    let rows = OmiRepo::new(app.meta()?).transcript_batches(&uid, &session).await?;
+    if rows.is_empty() {
+        return Err(Error::NotFound(format!("no transcript session {session} for user {uid}")));
+    }
+    let blobs = app.blobs()?;
+    let keys: Vec<String> = rows.iter().filter_map(|r| r["r2_key"].as_str().map(str::to_string)).collect();
+    let bodies = join_all(keys.iter().map(|k| blobs.get(k))).await;
+    let mut segments = Vec::new();
+    for body in bodies {
+        let blob = body?.ok_or_else(|| Error::Internal("indexed transcript batch missing from R2".into()))?;
+        let value: Value = serde_json::from_slice(&blob.bytes)?;
+        let batch = match value {
+            Value::Array(a) => a,
+            Value::Object(mut o) => match o.remove("segments") {
+                Some(Value::Array(a)) => a,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        segments.extend(batch);
+    }
+    let text: Vec<String> = segments
+        .iter()
+        .filter_map(|s| {
+            let text = s["text"].as_str()?;
+            let who = s["speaker_name"].as_str().or(s["speaker"].as_str()).unwrap_or("SPEAKER");
+            Some(format!("{who}: {text}"))
+        })
+        .collect();
+    http::ok(&json!({ "success": true, "userId": uid, "sessionId": session, "batches": rows.len(),
+                      "segments": segments, "text": text.join("\n") }))
+}
+
+/// `GET /api/omi/day-summaries/{uid}/{yyyy-mm-dd}`: the stored day summary, as Omi sent it.
+pub async fn day_summary(req: &Request, app: &App, uid: &str, date: &str) -> Result<Response> {
+    app.require_api_token(req)?;
+    let uid = key_part("userId", uid)?;
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| Error::invalid_field("date", "must be YYYY-MM-DD"))?;
+    let row = OmiRepo::new(app.meta()?)
+        .day_summary(&uid, date)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no day summary for user {uid} on {date}")))?;
+    let blob = app.blobs()?.get(&row.r2_key).await?.ok_or_else(|| Error::Internal("indexed day summary missing from R2".into()))?;
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/json; charset=utf-8")?;
+    Ok(Response::from_bytes(blob.bytes)?.with_headers(headers))
+}

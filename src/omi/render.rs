@@ -1,0 +1,143 @@
+//! How index rows look to clients: JSON log entries, CSV records, day series. Pure.
+
+use serde_json::{json, Value};
+
+use super::repo::LogRow;
+
+pub fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+pub fn day(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%d").to_string()
+}
+
+pub fn log_entry(r: &LogRow) -> Value {
+    json!({
+        "userId": r.user_id,
+        "memoryId": r.memory_id,
+        "version": r.version,
+        "createdAt": iso(r.created_at),
+        "startedAt": r.started_at.map(iso),
+        "finishedAt": r.finished_at.map(iso),
+        "durationSeconds": r.duration_seconds,
+        "title": r.title,
+        "overview": r.overview,
+        "emoji": r.emoji,
+        "category": r.category,
+        "language": r.language,
+        "source": r.source,
+        "discarded": r.discarded != 0,
+        "segmentCount": r.segment_count,
+        "wordCount": r.word_count,
+        "actionItems": { "total": r.action_items_total, "open": r.action_items_open },
+        "r2Key": r.r2_key,
+        "sha256": r.sha256,
+        "sizeBytes": r.size_bytes,
+        "receivedAt": iso(r.received_at),
+    })
+}
+
+pub const CSV_HEADER: &[&str] = &[
+    "user_id", "memory_id", "version", "created_at", "started_at", "finished_at", "duration_seconds", "title",
+    "overview", "emoji", "category", "language", "source", "discarded", "segment_count", "word_count",
+    "action_items_total", "action_items_open", "r2_key", "sha256", "size_bytes", "received_at",
+];
+
+pub fn csv_record(r: &LogRow) -> Vec<String> {
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    vec![
+        r.user_id.clone(),
+        r.memory_id.clone(),
+        r.version.to_string(),
+        iso(r.created_at),
+        opt(r.started_at.map(iso)),
+        opt(r.finished_at.map(iso)),
+        opt(r.duration_seconds.map(|d| d.to_string())),
+        opt(r.title.clone()),
+        opt(r.overview.clone()),
+        opt(r.emoji.clone()),
+        r.category.clone(),
+        opt(r.language.clone()),
+        opt(r.source.clone()),
+        (r.discarded != 0).to_string(),
+        r.segment_count.to_string(),
+        r.word_count.to_string(),
+        r.action_items_total.to_string(),
+        r.action_items_open.to_string(),
+        r.r2_key.clone(),
+        r.sha256.clone(),
+        r.size_bytes.to_string(),
+        iso(r.received_at),
+    ]
+}
+
+/// CSV text for `rows` (with the header line first when `header`), quoted by the `csv` crate.
+pub fn csv_chunk(rows: &[LogRow], header: bool) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    if header {
+        let _ = w.write_record(CSV_HEADER);
+    }
+    for r in rows {
+        let _ = w.write_record(csv_record(r));
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+/// One entry per UTC day in `[from_ms, to_ms)`, zeros where `rows` (from `OmiRepo::daily`)
+/// have none.
+pub fn day_series(rows: &[Value], from_ms: i64, to_ms: i64) -> Vec<Value> {
+    const DAY: i64 = 86_400_000;
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut d = from_ms.div_euclid(DAY);
+    while d * DAY < to_ms {
+        let mut entry = json!({ "date": day(d * DAY), "memories": 0, "minutes": 0.0, "mentors": 0 });
+        while i < rows.len() && rows[i]["day"].as_i64().unwrap_or(i64::MIN) < d {
+            i += 1;
+        }
+        if i < rows.len() && rows[i]["day"].as_i64() == Some(d) {
+            entry["memories"] = rows[i]["memories"].clone();
+            entry["minutes"] = json!((rows[i]["minutes"].as_f64().unwrap_or(0.0) * 10.0).round() / 10.0);
+            entry["mentors"] = rows[i]["mentors"].clone();
+        }
+        out.push(entry);
+        d += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> LogRow {
+        LogRow {
+            seq: 1, user_id: "u".into(), memory_id: "m".into(), version: 1, created_at: 0, started_at: None,
+            finished_at: None, duration_seconds: Some(1.5), title: Some("Hello, \"world\"\nnext".into()),
+            overview: None, emoji: None, category: "work".into(), language: None, source: None, discarded: 0,
+            segment_count: 1, word_count: 2, action_items_total: 0, action_items_open: 0, r2_key: "k".into(),
+            sha256: "s".into(), size_bytes: 3, received_at: 0,
+        }
+    }
+
+    #[test]
+    fn csv_quotes_commas_quotes_and_newlines() {
+        let text = String::from_utf8(csv_chunk(&[row()], true)).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let rec = reader.records().next().unwrap().unwrap();
+        assert_eq!(&rec[7], "Hello, \"world\"\nnext");
+        assert_eq!(reader.headers().unwrap().len(), CSV_HEADER.len());
+    }
+
+    #[test]
+    fn day_series_fills_gaps() {
+        let rows = vec![json!({"day": 1, "memories": 3, "minutes": 12.345, "mentors": 2})];
+        let s = day_series(&rows, 0, 3 * 86_400_000);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0]["memories"], 0);
+        assert_eq!(s[1]["date"], "1970-01-02");
+        assert_eq!(s[1]["memories"], 3);
+        assert_eq!(s[1]["minutes"], 12.3);
+    }
+}

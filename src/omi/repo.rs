@@ -1,0 +1,532 @@
+//! The Omi index in D1: every SQL statement the Omi routes run. Statement builders are pure
+//! (host-tested); `OmiRepo` executes them through `MetaStore`.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::cursor::Cursor;
+use super::payload::Memory;
+use super::query::LogsQuery;
+use crate::error::Result;
+use crate::store::{MetaStore, Statement, Value as Param};
+use crate::stmt;
+
+/// The columns a log entry shows.
+const LOG_COLUMNS: &str = "m.seq, m.user_id, m.memory_id, m.version, m.created_at, m.started_at, m.finished_at, \
+     m.duration_seconds, m.title, m.overview, m.emoji, m.category, m.language, m.source, m.discarded, \
+     m.segment_count, m.word_count, m.action_items_total, m.action_items_open, m.r2_key, m.sha256, \
+     m.size_bytes, m.received_at";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogRow {
+    pub seq: i64,
+    pub user_id: String,
+    pub memory_id: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub duration_seconds: Option<f64>,
+    pub title: Option<String>,
+    pub overview: Option<String>,
+    pub emoji: Option<String>,
+    pub category: String,
+    pub language: Option<String>,
+    pub source: Option<String>,
+    pub discarded: i64,
+    pub segment_count: i64,
+    pub word_count: i64,
+    pub action_items_total: i64,
+    pub action_items_open: i64,
+    pub r2_key: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub received_at: i64,
+}
+
+impl LogRow {
+    pub fn cursor(&self) -> Cursor {
+        Cursor { created_ms: self.created_at, seq: self.seq }
+    }
+}
+
+/// A stored version of a memory.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct VersionRow {
+    pub version: i64,
+    pub r2_key: String,
+    pub sha256: String,
+    #[serde(default)]
+    pub daily_key: Option<String>,
+}
+
+/// Everything needed to index one stored object.
+pub struct NewVersion<'a> {
+    pub uid: &'a str,
+    pub memory: &'a Memory,
+    pub sha256: &'a str,
+    pub r2_key: &'a str,
+    pub daily_key: Option<&'a str>,
+    pub size_bytes: usize,
+    pub received_ms: i64,
+    pub delivery_id: Option<&'a str>,
+}
+
+/// The filters shared by the page query and its count (everything but the cursor).
+fn log_filters(q: &LogsQuery) -> (String, Vec<Param>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<Param> = Vec::new();
+    let mut add = |clause: &str, value: Param, params: &mut Vec<Param>| {
+        params.push(value);
+        clauses.push(clause.replace('?', &format!("?{}", params.len())));
+    };
+    if let Some(uid) = &q.user_id {
+        add("m.user_id = ?", uid.into(), &mut params);
+    }
+    if let Some(from) = q.from_ms {
+        add("m.created_at >= ?", from.into(), &mut params);
+    }
+    if let Some(to) = q.to_ms {
+        add("m.created_at < ?", to.into(), &mut params);
+    }
+    if let Some(c) = &q.category {
+        add("m.category = ?", c.into(), &mut params);
+    }
+    if let Some(fts) = &q.fts {
+        add("m.seq IN (SELECT rowid FROM omi_memories_fts WHERE omi_memories_fts MATCH ?)", fts.into(), &mut params);
+    }
+    if !q.include_discarded {
+        clauses.push("m.discarded = 0".into());
+    }
+    let sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
+    (sql, params)
+}
+
+/// One page of logs, newest first, strictly after `q.cursor`; fetches one row more than the
+/// limit to know whether another page exists.
+pub fn logs_page(q: &LogsQuery) -> Statement {
+    let (mut filters, mut params) = log_filters(q);
+    if let Some(c) = q.cursor {
+        let (a, b) = (params.len() + 1, params.len() + 2);
+        let keyset = format!("(m.created_at < ?{a} OR (m.created_at = ?{a} AND m.seq < ?{b}))");
+        filters = if filters.is_empty() { format!(" WHERE {keyset}") } else { format!("{filters} AND {keyset}") };
+        params.push(c.created_ms.into());
+        params.push(c.seq.into());
+    }
+    params.push((q.limit as i64 + 1).into());
+    let sql = format!(
+        "SELECT {LOG_COLUMNS} FROM omi_memories m{filters} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?{}",
+        params.len()
+    );
+    Statement { sql, params }
+}
+
+pub fn logs_count(q: &LogsQuery) -> Statement {
+    let (filters, params) = log_filters(q);
+    Statement { sql: format!("SELECT COUNT(*) AS n FROM omi_memories m{filters}"), params }
+}
+
+/// The statements that record one stored version, as one atomic batch:
+/// 1. the version row (its number computed inside the transaction; a duplicate sha or key is
+///    ignored, which is what makes concurrent re-deliveries safe);
+/// 2. the index row, only from the version row this call inserted, and only if it is newer
+///    than what the index holds;
+/// 3–4. the search entry for the index row, if the index now points at this object;
+/// 5. the delivery id, if any;
+/// 6. which version of this content won (ours, or one stored concurrently).
+pub fn record_version(v: &NewVersion) -> Vec<Statement> {
+    let m = v.memory;
+    let mut stmts = vec![
+        stmt!(
+            "INSERT INTO omi_memory_versions (user_id, memory_id, version, sha256, r2_key, daily_key, size_bytes, received_at) \
+             SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5, ?6, ?7 FROM omi_memory_versions \
+             WHERE user_id = ?1 AND memory_id = ?2 ON CONFLICT DO NOTHING",
+            v.uid, m.id.as_str(), v.sha256, v.r2_key, v.daily_key, v.size_bytes, v.received_ms
+        ),
+        stmt!(
+            "INSERT INTO omi_memories (user_id, memory_id, version, created_at, started_at, finished_at, duration_seconds, \
+               title, overview, emoji, category, language, source, discarded, segment_count, word_count, \
+               action_items_total, action_items_open, r2_key, sha256, size_bytes, received_at) \
+             SELECT v.user_id, v.memory_id, v.version, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+               v.r2_key, v.sha256, v.size_bytes, v.received_at \
+             FROM omi_memory_versions v WHERE v.r2_key = ?1 \
+             ON CONFLICT (user_id, memory_id) DO UPDATE SET version = excluded.version, created_at = excluded.created_at, \
+               started_at = excluded.started_at, finished_at = excluded.finished_at, duration_seconds = excluded.duration_seconds, \
+               title = excluded.title, overview = excluded.overview, emoji = excluded.emoji, category = excluded.category, \
+               language = excluded.language, source = excluded.source, discarded = excluded.discarded, \
+               segment_count = excluded.segment_count, word_count = excluded.word_count, \
+               action_items_total = excluded.action_items_total, action_items_open = excluded.action_items_open, \
+               r2_key = excluded.r2_key, sha256 = excluded.sha256, size_bytes = excluded.size_bytes, \
+               received_at = excluded.received_at \
+             WHERE excluded.version > omi_memories.version",
+            v.r2_key, m.created_ms, m.started_ms, m.finished_ms, m.duration_seconds, m.title.clone(), m.overview.clone(),
+            m.emoji.clone(), m.category.as_str(), m.language.clone(), m.source.clone(), m.discarded, m.segment_count,
+            m.word_count, m.action_items_total, m.action_items_open
+        ),
+        stmt!("DELETE FROM omi_memories_fts WHERE rowid = (SELECT seq FROM omi_memories WHERE r2_key = ?1)", v.r2_key),
+        stmt!(
+            "INSERT INTO omi_memories_fts (rowid, title, overview, transcript) \
+             SELECT seq, ?2, ?3, ?4 FROM omi_memories WHERE r2_key = ?1",
+            v.r2_key, m.title.clone().unwrap_or_default(), m.overview.clone().unwrap_or_default(), m.transcript_text.as_str()
+        ),
+    ];
+    if let Some(d) = v.delivery_id {
+        stmts.push(stmt!(
+            "INSERT INTO omi_deliveries (delivery_id, user_id, memory_id, sha256, received_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT DO NOTHING",
+            d, v.uid, m.id.as_str(), v.sha256, v.received_ms
+        ));
+    }
+    stmts.push(winner(v.uid, &m.id, v.sha256));
+    stmts
+}
+
+fn winner(uid: &str, memory_id: &str, sha256: &str) -> Statement {
+    stmt!(
+        "SELECT version, r2_key, sha256, daily_key FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2 AND sha256 = ?3",
+        uid, memory_id, sha256
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct Count {
+    n: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct KeyRow {
+    pub r2_key: String,
+    #[serde(default)]
+    pub daily_key: Option<String>,
+}
+
+pub struct OmiRepo {
+    meta: MetaStore,
+}
+
+impl OmiRepo {
+    pub fn new(meta: MetaStore) -> Self {
+        OmiRepo { meta }
+    }
+
+    /// The version already stored for this content or this delivery id, if any.
+    pub async fn find_existing(&self, uid: &str, memory_id: &str, sha256: &str, delivery_id: Option<&str>) -> Result<Option<VersionRow>> {
+        let found = match delivery_id {
+            Some(d) => {
+                self.meta
+                    .first::<VersionRow>(stmt!(
+                        "SELECT version, r2_key, sha256, daily_key FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2 AND sha256 = ?3 \
+                         UNION ALL \
+                         SELECT v.version, v.r2_key, v.sha256, v.daily_key FROM omi_deliveries d JOIN omi_memory_versions v \
+                           ON v.user_id = d.user_id AND v.memory_id = d.memory_id AND v.sha256 = d.sha256 \
+                         WHERE d.delivery_id = ?4 LIMIT 1",
+                        uid, memory_id, sha256, d
+                    ))
+                    .await?
+            }
+            None => self.meta.first::<VersionRow>(winner(uid, memory_id, sha256)).await?,
+        };
+        Ok(found)
+    }
+
+    /// Records a stored object (see [`record_version`]) and returns the version that holds
+    /// this content: ours, or the one a concurrent delivery stored first.
+    pub async fn record(&self, v: &NewVersion<'_>) -> Result<VersionRow> {
+        let rows = self.meta.batch_rows::<Value>(record_version(v)).await?;
+        let last = rows.into_iter().last().unwrap_or_default();
+        let row = last.into_iter().next().ok_or_else(|| crate::error::Error::Internal("version row missing after insert".into()))?;
+        Ok(serde_json::from_value(row)?)
+    }
+
+    /// A page of logs and the total matching the filters, from one consistent snapshot.
+    pub async fn logs(&self, q: &LogsQuery) -> Result<(Vec<LogRow>, i64)> {
+        let mut results = self.meta.batch_rows::<Value>(vec![logs_page(q), logs_count(q)]).await?;
+        let count: Vec<Count> = serde_json::from_value(Value::Array(results.pop().unwrap_or_default()))?;
+        let rows: Vec<LogRow> = serde_json::from_value(Value::Array(results.pop().unwrap_or_default()))?;
+        Ok((rows, count.first().map(|c| c.n).unwrap_or(0)))
+    }
+
+    /// A page without the count (export).
+    pub async fn logs_page(&self, q: &LogsQuery) -> Result<Vec<LogRow>> {
+        self.meta.all(logs_page(q)).await
+    }
+
+    pub async fn version(&self, uid: &str, memory_id: &str, version: Option<i64>) -> Result<Option<VersionRow>> {
+        match version {
+            Some(n) => {
+                self.meta
+                    .first(stmt!(
+                        "SELECT version, r2_key, sha256, daily_key FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2 AND version = ?3",
+                        uid, memory_id, n
+                    ))
+                    .await
+            }
+            None => {
+                self.meta
+                    .first(stmt!(
+                        "SELECT version, r2_key, sha256, NULL AS daily_key FROM omi_memories WHERE user_id = ?1 AND memory_id = ?2",
+                        uid, memory_id
+                    ))
+                    .await
+            }
+        }
+    }
+
+    pub async fn versions(&self, uid: &str, memory_id: &str) -> Result<Vec<Value>> {
+        self.meta
+            .all(stmt!(
+                "SELECT version, r2_key, sha256, size_bytes, received_at FROM omi_memory_versions \
+                 WHERE user_id = ?1 AND memory_id = ?2 ORDER BY version",
+                uid, memory_id
+            ))
+            .await
+    }
+
+    pub async fn users(&self) -> Result<Vec<Value>> {
+        self.meta
+            .all(stmt!(
+                "SELECT user_id, COUNT(*) AS memories, SUM(discarded) AS discarded, \
+                   COALESCE(SUM(duration_seconds), 0) AS total_duration_seconds, SUM(word_count) AS words, \
+                   MIN(created_at) AS first_seen, MAX(created_at) AS last_seen \
+                 FROM omi_memories GROUP BY user_id ORDER BY last_seen DESC"
+            ))
+            .await
+    }
+
+    /// Totals, categories, from one snapshot.
+    pub async fn user_stats(&self, uid: &str) -> Result<(Value, Vec<Value>)> {
+        let mut results = self
+            .meta
+            .batch_rows::<Value>(vec![
+                stmt!(
+                    "SELECT COUNT(*) AS memories, SUM(discarded) AS discarded, \
+                       COALESCE(SUM(duration_seconds), 0) AS total_duration_seconds, \
+                       COALESCE(SUM(word_count), 0) AS words, COALESCE(SUM(segment_count), 0) AS segments, \
+                       COALESCE(SUM(action_items_total), 0) AS action_items_total, \
+                       COALESCE(SUM(action_items_total - action_items_open), 0) AS action_items_completed, \
+                       COUNT(DISTINCT created_at / 86400000) AS active_days, \
+                       MIN(created_at) AS first, MAX(created_at) AS last \
+                     FROM omi_memories WHERE user_id = ?1",
+                    uid
+                ),
+                stmt!(
+                    "SELECT category, COUNT(*) AS memories FROM omi_memories WHERE user_id = ?1 \
+                     GROUP BY category ORDER BY memories DESC, category",
+                    uid
+                ),
+            ])
+            .await?;
+        let categories = results.pop().unwrap_or_default();
+        let totals = results.pop().unwrap_or_default().into_iter().next().unwrap_or(Value::Null);
+        Ok((totals, categories))
+    }
+
+    /// Memories and minutes per UTC day in `[from, to)`; days without memories are absent.
+    pub async fn daily(&self, from_ms: i64, to_ms: i64, uid: Option<&str>) -> Result<Vec<Value>> {
+        let mut s = stmt!(
+            "SELECT created_at / 86400000 AS day, COUNT(*) AS memories, COALESCE(SUM(duration_seconds), 0) / 60.0 AS minutes, \
+               COUNT(DISTINCT user_id) AS mentors \
+             FROM omi_memories WHERE created_at >= ?1 AND created_at < ?2",
+            from_ms, to_ms
+        );
+        if let Some(uid) = uid {
+            s.sql.push_str(" AND user_id = ?3");
+            s.params.push(uid.into());
+        }
+        s.sql.push_str(" GROUP BY day ORDER BY day");
+        self.meta.all(s).await
+    }
+
+    pub async fn has_user(&self, uid: &str) -> Result<bool> {
+        let found: Option<Value> = self
+            .meta
+            .first(stmt!(
+                "SELECT 1 AS found WHERE EXISTS (SELECT 1 FROM omi_memories WHERE user_id = ?1) \
+                   OR EXISTS (SELECT 1 FROM omi_transcript_batches WHERE user_id = ?1) \
+                   OR EXISTS (SELECT 1 FROM omi_day_summaries WHERE user_id = ?1)",
+                uid
+            ))
+            .await?;
+        Ok(found.is_some())
+    }
+
+    pub async fn indexed_keys(&self, keys: &[String]) -> Result<Vec<String>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // D1 binds at most 100 parameters per statement.
+        let mut found = Vec::new();
+        for chunk in keys.chunks(90) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+            let mut s = Statement::new(format!(
+                "SELECT r2_key FROM omi_memory_versions WHERE r2_key IN ({})",
+                placeholders.join(", ")
+            ));
+            for k in chunk {
+                s = s.bind(k.as_str());
+            }
+            let rows: Vec<KeyRow> = self.meta.all(s).await?;
+            found.extend(rows.into_iter().map(|r| r.r2_key));
+        }
+        Ok(found)
+    }
+
+    // --- transcripts and day summaries ---------------------------------------------------
+
+    pub async fn record_transcript_batch(&self, uid: &str, session: &str, received_ms: i64, sha: &str, key: &str, segments: usize) -> Result<bool> {
+        let info = self
+            .meta
+            .run(stmt!(
+                "INSERT INTO omi_transcript_batches (user_id, session_id, received_at, sha256, r2_key, segment_count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                uid, session, received_ms, sha, key, segments
+            ))
+            .await?;
+        Ok(info.changes > 0)
+    }
+
+    pub async fn transcript_batches(&self, uid: &str, session: &str) -> Result<Vec<Value>> {
+        self.meta
+            .all(stmt!(
+                "SELECT r2_key, received_at, segment_count FROM omi_transcript_batches \
+                 WHERE user_id = ?1 AND session_id = ?2 ORDER BY received_at, r2_key",
+                uid, session
+            ))
+            .await
+    }
+
+    pub async fn transcript_sessions(&self, uid: &str) -> Result<Vec<Value>> {
+        self.meta
+            .all(stmt!(
+                "SELECT session_id, COUNT(*) AS batches, SUM(segment_count) AS segments, MIN(received_at) AS first, \
+                   MAX(received_at) AS last FROM omi_transcript_batches WHERE user_id = ?1 GROUP BY session_id ORDER BY last DESC",
+                uid
+            ))
+            .await
+    }
+
+    pub async fn record_day_summary(&self, uid: &str, date: &str, key: &str, sha: &str, received_ms: i64) -> Result<()> {
+        self.meta
+            .run(stmt!(
+                "INSERT INTO omi_day_summaries (user_id, date, r2_key, sha256, received_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (user_id, date) DO UPDATE SET r2_key = excluded.r2_key, sha256 = excluded.sha256, received_at = excluded.received_at",
+                uid, date, key, sha, received_ms
+            ))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn day_summary(&self, uid: &str, date: &str) -> Result<Option<KeyRow>> {
+        self.meta
+            .first(stmt!("SELECT r2_key FROM omi_day_summaries WHERE user_id = ?1 AND date = ?2", uid, date))
+            .await
+    }
+
+    // --- deletion -------------------------------------------------------------------------
+
+    /// Every R2 key the index knows for a mentor.
+    pub async fn user_keys(&self, uid: &str) -> Result<Vec<String>> {
+        let rows = self
+            .meta
+            .batch_rows::<KeyRow>(vec![
+                stmt!("SELECT r2_key, daily_key FROM omi_memory_versions WHERE user_id = ?1", uid),
+                stmt!("SELECT r2_key, NULL AS daily_key FROM omi_transcript_batches WHERE user_id = ?1", uid),
+                stmt!("SELECT r2_key, NULL AS daily_key FROM omi_day_summaries WHERE user_id = ?1", uid),
+            ])
+            .await?;
+        Ok(rows.into_iter().flatten().flat_map(|r| std::iter::once(r.r2_key).chain(r.daily_key)).collect())
+    }
+
+    /// Removes every row of a mentor in one transaction; returns how many memories went.
+    pub async fn delete_user(&self, uid: &str) -> Result<u64> {
+        let results = self
+            .meta
+            .batch(vec![
+                stmt!("DELETE FROM omi_memories_fts WHERE rowid IN (SELECT seq FROM omi_memories WHERE user_id = ?1)", uid),
+                stmt!("DELETE FROM omi_memories WHERE user_id = ?1", uid),
+                stmt!("DELETE FROM omi_memory_versions WHERE user_id = ?1", uid),
+                stmt!("DELETE FROM omi_deliveries WHERE user_id = ?1", uid),
+                stmt!("DELETE FROM omi_transcript_batches WHERE user_id = ?1", uid),
+                stmt!("DELETE FROM omi_day_summaries WHERE user_id = ?1", uid),
+            ])
+            .await?;
+        Ok(results.get(1).map(|r| r.changes).unwrap_or(0))
+    }
+
+    /// Memories created before `cutoff_ms` (retention), oldest first, at most `limit`.
+    pub async fn expired(&self, cutoff_ms: i64, limit: u32) -> Result<Vec<LogRow>> {
+        self.meta
+            .all(Statement {
+                sql: format!("SELECT {LOG_COLUMNS} FROM omi_memories m WHERE m.created_at < ?1 ORDER BY m.created_at LIMIT ?2"),
+                params: vec![cutoff_ms.into(), (limit as i64).into()],
+            })
+            .await
+    }
+
+    /// Deletes the given memories' rows (all versions) in one transaction; returns the R2
+    /// keys of every version, to delete after the rows are gone.
+    pub async fn delete_memories(&self, rows: &[LogRow]) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut stmts = Vec::new();
+        for r in rows {
+            let versions: Vec<KeyRow> = self
+                .meta
+                .all(stmt!("SELECT r2_key, daily_key FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2", r.user_id.as_str(), r.memory_id.as_str()))
+                .await?;
+            keys.extend(versions.into_iter().flat_map(|v| std::iter::once(v.r2_key).chain(v.daily_key)));
+            stmts.push(stmt!("DELETE FROM omi_memories_fts WHERE rowid = ?1", r.seq));
+            stmts.push(stmt!("DELETE FROM omi_memories WHERE seq = ?1", r.seq));
+            stmts.push(stmt!("DELETE FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2", r.user_id.as_str(), r.memory_id.as_str()));
+        }
+        self.meta.batch(stmts).await?;
+        Ok(keys)
+    }
+
+    pub async fn job_cursor(&self, job: &str) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            cursor: Option<String>,
+        }
+        Ok(self.meta.first::<Row>(stmt!("SELECT cursor FROM omi_job_state WHERE job = ?1", job)).await?.and_then(|r| r.cursor))
+    }
+
+    pub async fn set_job_cursor(&self, job: &str, cursor: Option<&str>, now_ms: i64) -> Result<()> {
+        self.meta
+            .run(stmt!(
+                "INSERT INTO omi_job_state (job, cursor, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (job) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+                job, cursor, now_ms
+            ))
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::omi::query::{logs_query, Params};
+
+    fn q(pairs: &[(&str, &str)]) -> LogsQuery {
+        logs_query(&Params::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())).unwrap()
+    }
+
+    #[test]
+    fn page_query_numbers_its_parameters_in_order() {
+        let c = Cursor { created_ms: 5, seq: 7 }.encode();
+        let s = logs_page(&q(&[("userId", "u1"), ("category", "work"), ("q", "plan"), ("cursor", &c), ("limit", "10")]));
+        assert!(s.sql.contains("m.user_id = ?1 AND m.category = ?2 AND m.seq IN (SELECT rowid FROM omi_memories_fts WHERE omi_memories_fts MATCH ?3)"));
+        assert!(s.sql.contains("m.discarded = 0 AND (m.created_at < ?4 OR (m.created_at = ?4 AND m.seq < ?5))"));
+        assert!(s.sql.ends_with("ORDER BY m.created_at DESC, m.seq DESC LIMIT ?6"));
+        assert_eq!(s.params.len(), 6);
+        assert_eq!(s.params[5], Param::Int(11));
+    }
+
+    #[test]
+    fn count_ignores_the_cursor_and_limit() {
+        let c = Cursor { created_ms: 5, seq: 7 }.encode();
+        let s = logs_count(&q(&[("cursor", &c), ("include_discarded", "1")]));
+        assert_eq!(s.sql, "SELECT COUNT(*) AS n FROM omi_memories m");
+        assert!(s.params.is_empty());
+    }
+}
