@@ -32,13 +32,13 @@ function requestAt(job, i) {
     };
   }
   if (job.kind === "import") {
-    // NDJSON: one memory per line, each line {uid, memory}.
+    // NDJSON (r2d1's legacy import): one bare Omi memory per line, carrying its `uid`.
     const lines = [];
     for (let k = 0; k < job.perRequest; k++) {
       const n = (job.from + i) * job.perRequest + k;
       if (n >= job.total) break;
       const uid = job.uids[n % job.uids.length];
-      lines.push(JSON.stringify({ uid, memory: memory(uid, job.indexBase + Math.floor(n / job.uids.length), job.size) }));
+      lines.push(JSON.stringify({ uid, ...memory(uid, job.indexBase + Math.floor(n / job.uids.length), job.size) }));
     }
     return { method: "POST", path: job.path, headers: { ...job.headers, "content-type": "application/x-ndjson" }, body: lines.join("\n") + "\n" };
   }

@@ -38,14 +38,16 @@ function words(text) {
 }
 
 const UPSERT = `INSERT INTO memories (user_id, memory_id, version, content_sha256, created_ms, created_at, day,
-  title, overview, emoji, category, discarded, segments, words, duration_s, action_items, bytes, r2_key, received_ms)
-VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+  title, overview, emoji, category, discarded, segments, words, duration_s, action_items, action_done, bytes, r2_key, received_ms,
+  started_at, finished_at, language, source)
+VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
 ON CONFLICT (user_id, memory_id) DO UPDATE SET
   version = memories.version + 1, content_sha256 = excluded.content_sha256, created_ms = excluded.created_ms,
   created_at = excluded.created_at, day = excluded.day, title = excluded.title, overview = excluded.overview,
   emoji = excluded.emoji, category = excluded.category, discarded = excluded.discarded, segments = excluded.segments,
-  words = excluded.words, duration_s = excluded.duration_s, action_items = excluded.action_items,
-  bytes = excluded.bytes, r2_key = excluded.r2_key, received_ms = excluded.received_ms
+  words = excluded.words, duration_s = excluded.duration_s, action_items = excluded.action_items, action_done = excluded.action_done,
+  bytes = excluded.bytes, r2_key = excluded.r2_key, received_ms = excluded.received_ms,
+  started_at = excluded.started_at, finished_at = excluded.finished_at, language = excluded.language, source = excluded.source
 WHERE memories.content_sha256 <> excluded.content_sha256
 RETURNING version`;
 
@@ -67,6 +69,7 @@ async function ingest(request, env, url) {
   const hash = hex(await crypto.subtle.digest("SHA-256", body));
 
   const s = m.structured || {};
+  const items = Array.isArray(s.action_items) ? s.action_items : [];
   const segs = Array.isArray(m.transcript_segments) ? m.transcript_segments : [];
   let w = 0;
   for (const seg of segs) if (seg && typeof seg.text === "string") w += words(seg.text);
@@ -85,7 +88,10 @@ async function ingest(request, env, url) {
       typeof s.emoji === "string" ? s.emoji : null, typeof s.category === "string" ? s.category : "other",
       m.discarded === true ? 1 : 0, segs.length, w,
       Number.isFinite(started) && Number.isFinite(finished) ? (finished - started) / 1000 : 0,
-      Array.isArray(s.action_items) ? s.action_items.length : 0, body.byteLength, userKey, received,
+      items.length, items.filter((x) => x && x.completed === true).length, body.byteLength, userKey, received,
+      Number.isFinite(started) ? new Date(started).toISOString() : null,
+      Number.isFinite(finished) ? new Date(finished).toISOString() : null,
+      typeof m.language === "string" ? m.language : null, typeof m.source === "string" ? m.source : null,
     )
     .first();
   if (!row) {
@@ -105,7 +111,11 @@ async function ingest(request, env, url) {
   });
 }
 
-const COLUMNS = "memory_id AS memoryId, created_at AS createdAt, title, overview, emoji, category, discarded, version, r2_key AS r2Key, created_ms AS c";
+// The same fields r2d1's logs answer carries, named as it names them.
+const COLUMNS = `user_id AS userId, memory_id AS memoryId, version, created_at AS createdAt, started_at AS startedAt,
+  finished_at AS finishedAt, duration_s AS durationSeconds, title, overview, emoji, category, language, source, discarded,
+  segments AS segmentCount, words AS wordCount, action_items AS t, action_items - action_done AS o, r2_key AS r2Key,
+  content_sha256 AS sha256, bytes AS sizeBytes, received_ms AS receivedAt, created_ms AS c`;
 
 async function logs(env, url) {
   const uid = url.searchParams.get("userId");
@@ -117,6 +127,8 @@ async function logs(env, url) {
     args.push(uid);
     where.push(`user_id = ?${args.length}`);
   }
+  // Like r2d1: discarded fragments are hidden unless asked for.
+  if (url.searchParams.get("include_discarded") !== "true") where.push("discarded = 0");
   const countSql = `SELECT COUNT(*) AS total FROM memories${where.length ? " WHERE " + where.join(" AND ") : ""}`;
   const countArgs = [...args];
   if (cursor) {
@@ -135,30 +147,38 @@ async function logs(env, url) {
     nextCursor = btoa(JSON.stringify([last.c, last.memoryId]));
   }
   for (const r of rows) {
-    delete r.c;
     r.discarded = r.discarded === 1;
+    r.actionItems = { total: r.t, open: r.o };
+    r.receivedAt = new Date(r.receivedAt).toISOString();
+    delete r.c;
+    delete r.t;
+    delete r.o;
   }
-  return json(200, { success: true, logs: rows, total: count.results[0].total, nextCursor });
+  return json(200, { success: true, logs: rows, source: "r2", total: count.results[0].total, nextCursor });
 }
 
 async function stats(env, uid) {
   const [totals, cats] = await env.DB.batch([
     env.DB.prepare(
       `SELECT COUNT(*) AS total, COALESCE(SUM(discarded), 0) AS discarded, COALESCE(SUM(words), 0) AS words,
-              COALESCE(SUM(duration_s), 0) AS duration, COALESCE(SUM(action_items), 0) AS actionItems,
-              MIN(created_at) AS first, MAX(created_at) AS last FROM memories WHERE user_id = ?1`,
+              COALESCE(SUM(segments), 0) AS segments, COALESCE(SUM(duration_s), 0) AS duration,
+              COALESCE(SUM(action_items), 0) AS actionItems, COALESCE(SUM(action_done), 0) AS actionDone,
+              COUNT(DISTINCT day) AS activeDays, MIN(created_at) AS first, MAX(created_at) AS last
+       FROM memories WHERE user_id = ?1`,
     ).bind(uid),
-    env.DB.prepare("SELECT category, COUNT(*) AS n FROM memories WHERE user_id = ?1 GROUP BY category").bind(uid),
+    env.DB.prepare("SELECT category, COUNT(*) AS n FROM memories WHERE user_id = ?1 GROUP BY category ORDER BY n DESC, category").bind(uid),
   ]);
   const t = totals.results[0];
+  if (!t.total) return json(404, { error: { code: "not_found", message: `no memories for user ${uid}` } });
   const categories = {};
   for (const r of cats.results) categories[r.category] = r.n;
   return json(200, {
     success: true,
-    user_id: uid,
+    userId: uid,
     stats: {
-      total_memories: t.total, discarded: t.discarded, total_words: t.words, total_duration_seconds: t.duration,
-      action_items: t.actionItems, categories, first_memory_at: t.first, last_memory_at: t.last,
+      memories: t.total, discarded: t.discarded, totalDurationSeconds: t.duration,
+      totalMinutes: Math.round(t.duration / 6) / 10, words: t.words, segments: t.segments, categories,
+      actionItems: { total: t.actionItems, completed: t.actionDone }, activeDays: t.activeDays, first: t.first, last: t.last,
     },
   });
 }

@@ -117,12 +117,20 @@ export function memory(uid, index, size = "full") {
   };
 }
 
-/** The ids of the `n` newest memories among indices [0, count) of `uid`, newest first. */
-export function newestIds(uid, count, n) {
+/**
+ * The ids of the `n` newest memories among indices [0, count) of `uid`, newest first, leaving
+ * out discarded ones (which r2d1's logs hide by default); and how many are not discarded.
+ */
+export function newestIds(uid, count, n, size = "full") {
   const all = [];
-  for (let i = 0; i < count; i++) all.push([createdMs(uid, i), memoryId(uid, i)]);
+  for (let i = 0; i < count; i++) {
+    const m = memory(uid, i, size);
+    if (!m.discarded) all.push([createdMs(uid, i), m.id]);
+  }
   all.sort((a, b) => b[0] - a[0] || (a[1] < b[1] ? 1 : -1));
-  return all.slice(0, n).map((x) => x[1]);
+  const ids = all.slice(0, n).map((x) => x[1]);
+  ids.visible = all.length;
+  return ids;
 }
 
 /** A file body of exactly `bytes` bytes (text, deterministic per seed). */

@@ -87,7 +87,7 @@ export const label = (name) => SPECS[name].label;
  * Starts `name` and times it: `bootMs` = new Miniflare → listening (workerd start, script and
  * wasm compile), `firstMs` = the first request after that (isolate start-up, wasm instantiate).
  */
-export async function startTarget(name, { build, verbose = false } = {}) {
+export async function startTarget(name, { build, verbose = false, extra = {} } = {}) {
   const spec = SPECS[name];
   const before = workerdChildren();
   const t0 = performance.now();
@@ -102,6 +102,7 @@ export async function startTarget(name, { build, verbose = false } = {}) {
     cf: false,
     log: new Log(verbose ? LogLevel.INFO : LogLevel.WARN),
     ...spec.options(build),
+    ...extra,
   });
   const url = await mf.ready;
   const bootMs = performance.now() - t0;
