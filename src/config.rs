@@ -66,8 +66,6 @@ pub struct Config {
     pub inline_max_bytes: usize,
     pub hybrid_max_bytes: usize,
     pub storage_mode: StorageMode,
-    /// Webhook deliveries allowed per uid per minute (0 = no limit).
-    pub webhook_rate_per_minute: u32,
     /// Test builds only: named failure points to trip (see `faults`).
     pub fault_points: Option<String>,
 }
@@ -120,7 +118,6 @@ impl Config {
             inline_max_bytes,
             hybrid_max_bytes,
             storage_mode,
-            webhook_rate_per_minute: number("WEBHOOK_RATE_PER_MINUTE", 600)? as u32,
             fault_points: get("R2D1_FAULTS"),
         })
     }
@@ -145,7 +142,6 @@ mod tests {
         assert_eq!(c.inline_max_bytes, 1024);
         assert_eq!(c.hybrid_max_bytes, 10240);
         assert_eq!(c.storage_mode, StorageMode::Hybrid);
-        assert_eq!(c.webhook_rate_per_minute, 600);
         assert_eq!(c.retention_days, None);
     }
 

@@ -7,11 +7,13 @@
 
 pub mod auth;
 pub mod config;
+pub mod consistency;
 pub mod error;
 pub mod faults;
 pub mod omi;
 pub mod store;
 
+mod admin;
 mod health;
 mod jobs;
 mod http;

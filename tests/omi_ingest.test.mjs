@@ -315,3 +315,20 @@ test("a failed R2 write is a 5xx and leaves nothing", async () => {
   assert.equal((await listKeys(w.bucket, "mobil3-mentorships/by-user/put-fault/")).length, 0);
   assert.equal(await dbCount(w, "SELECT COUNT(*) FROM omi_memories WHERE user_id = 'put-fault'"), 0);
 });
+
+test("the per-uid webhook rate limit answers 429 with Retry-After, and other uids are unaffected", async () => {
+  const limited = await startWorker({ webhookLimit: 3 });
+  try {
+    for (let i = 0; i < 3; i++) assert.equal((await postMemory(limited, "busy", makeMemory())).status, 200);
+    const res = await postMemory(limited, "busy", makeMemory());
+    const body = await expectError(res, 429, "rate_limited");
+    assert.match(body.error.message, /busy/);
+    assert.equal(res.headers.get("retry-after"), "60");
+    assert.equal((await postMemory(limited, "calm", makeMemory())).status, 200);
+    // unauthenticated requests do not use up the budget
+    await expectError(await postMemory(limited, "calm", makeMemory(), { token: "wrong" }), 401, "unauthorized");
+    assert.equal(await dbCount(limited, "SELECT COUNT(*) FROM omi_memories WHERE user_id = 'busy'"), 3);
+  } finally {
+    await limited.dispose();
+  }
+});

@@ -9,6 +9,7 @@ pub mod repo;
 pub mod signature;
 
 mod admin;
+pub mod consistency;
 mod export;
 mod ingest;
 pub mod jobs;

@@ -371,6 +371,32 @@ impl OmiRepo {
         Ok(found)
     }
 
+    /// Every stored version's keys and hash, every transcript batch and day summary: what the
+    /// consistency check expects to find in R2.
+    pub async fn all_keys(&self) -> Result<[Vec<Value>; 3]> {
+        let mut r = self
+            .meta
+            .batch_rows::<Value>(vec![
+                stmt!("SELECT r2_key, daily_key, sha256 FROM omi_memory_versions"),
+                stmt!("SELECT r2_key, sha256 FROM omi_transcript_batches"),
+                stmt!("SELECT r2_key, sha256 FROM omi_day_summaries"),
+            ])
+            .await?;
+        let summaries = r.pop().unwrap_or_default();
+        let transcripts = r.pop().unwrap_or_default();
+        let versions = r.pop().unwrap_or_default();
+        Ok([versions, transcripts, summaries])
+    }
+
+    /// Index rows that name a key no version row has (must never happen).
+    pub async fn index_rows_without_version(&self) -> Result<i64> {
+        let c: Option<Count> = self
+            .meta
+            .first(stmt!("SELECT COUNT(*) AS n FROM omi_memories m WHERE NOT EXISTS (SELECT 1 FROM omi_memory_versions v WHERE v.r2_key = m.r2_key)"))
+            .await?;
+        Ok(c.map(|c| c.n).unwrap_or(0))
+    }
+
     // --- transcripts and day summaries ---------------------------------------------------
 
     pub async fn record_transcript_batch(&self, uid: &str, session: &str, received_ms: i64, sha: &str, key: &str, segments: usize) -> Result<bool> {

@@ -13,7 +13,7 @@ use super::signature;
 use crate::auth;
 use crate::error::{Error, Result};
 use crate::http::{self, App};
-use crate::store::BlobMeta;
+use crate::store::{limiter, BlobMeta};
 
 /// The `uid` Omi appends to the webhook URL.
 fn uid_param(req: &Request) -> Result<String> {
@@ -55,6 +55,14 @@ async fn read_webhook(req: &mut Request, app: &App) -> Result<(String, Vec<u8>)>
     http::require_json_content_type(req)?;
     let body = http::read_body(req, app.config.max_body_bytes).await?;
     check_signature(app, req, &uid, &body)?;
+    // Counted only once the sender proved it holds the secret: strangers cannot use up a
+    // mentor's budget.
+    if !limiter::allow(&app.env, &format!("omi:{uid}")).await? {
+        return Err(Error::TooManyRequests {
+            message: format!("too many webhook deliveries for uid {uid}; retry after a minute"),
+            retry_after_secs: 60,
+        });
+    }
     Ok((uid, body))
 }
 

@@ -3,6 +3,7 @@
 //! contract (and one place where tests can trip a fault).
 
 pub mod blob;
+pub mod limiter;
 pub mod meta;
 
 pub use blob::{BlobInfo, BlobMeta, BlobStore, PutOutcome, StoredBlob};

@@ -50,11 +50,12 @@ export async function applyMigrations(db) {
 }
 
 /**
- * Starts the worker. `bindings` override or add vars and secrets.
+ * Starts the worker. `bindings` override or add vars and secrets; `webhookLimit` is the per-uid
+ * webhook rate limit per minute.
  * Returns helpers: `fetch(path, init)`, `api(path, init)` (with the API token), the D1 and R2
  * bindings for looking inside, and `dispose()`.
  */
-export async function startWorker({ bindings = {}, migrate = true } = {}) {
+export async function startWorker({ bindings = {}, migrate = true, webhookLimit = 100_000 } = {}) {
   const build = process.env.R2D1_TEST_BUILD || join(ROOT, "build-test");
   const mf = new Miniflare({
     host: "127.0.0.1",
@@ -68,6 +69,8 @@ export async function startWorker({ bindings = {}, migrate = true } = {}) {
     compatibilityDate: COMPATIBILITY_DATE,
     r2Buckets: ["BUCKET"],
     d1Databases: ["DB"],
+    // The production limit is in wrangler.toml; tests that are not about it must not hit it.
+    ratelimits: { WEBHOOK_LIMITER: { simple: { limit: webhookLimit, period: 60 } } },
     bindings: { API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN, ...bindings },
     cf: false,
   });
