@@ -20,8 +20,8 @@ function appFiles(fileBody, round) {
 
 function versionOf(body) {
   if (!body || typeof body !== "object") return null;
-  for (const k of ["version", "number", "v"]) if (Number.isInteger(body[k])) return body[k];
-  for (const k of ["manifest", "data", "snapshot"]) {
+  for (const k of ["version_number", "versionNumber", "version", "number", "v"]) if (Number.isInteger(body[k])) return body[k];
+  for (const k of ["manifest", "data", "snapshot", "version"]) {
     const v = versionOf(body[k]);
     if (v !== null) return v;
   }
