@@ -2,6 +2,9 @@
 // the runner's. It receives jobs over IPC, runs each with real concurrency (an undici Pool with
 // one keep-alive connection per concurrent client, no pipelining) and answers with latencies.
 //
+// Idle connections are dropped after 1 s, before workerd drops them (a reset would be counted as
+// an error).
+//
 // Every job is bounded twice: by a request count and by a deadline (`maxMs`); clients stop
 // taking new requests at the deadline and the answer says how many were done.
 import { Pool } from "undici";
@@ -11,7 +14,7 @@ const pools = new Map();
 function pool(origin, connections) {
   const key = `${origin}#${connections}`;
   if (!pools.has(key)) {
-    pools.set(key, new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 120_000, bodyTimeout: 120_000 }));
+    pools.set(key, new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 1000, keepAliveMaxTimeout: 1000, headersTimeout: 120_000, bodyTimeout: 120_000 }));
   }
   return pools.get(key);
 }
