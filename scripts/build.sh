@@ -18,7 +18,7 @@ stamp="$out/.r2d1-build"
 want="profile=$profile features=$features"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$out/entry.mjs" ] &&
-  [ -z "$(find src Cargo.toml Cargo.lock scripts/build.sh -newer "$stamp" -print -quit)" ]; then
+  [ -z "$(find src Cargo.toml Cargo.lock scripts/build.sh scripts/strip-wasm-names.mjs -newer "$stamp" -print -quit)" ]; then
   echo "build: $out/ is up to date ($want)" >&2
   exit 0
 fi
@@ -39,6 +39,7 @@ args=(--out-dir "$out")
 echo "build: worker-build ${args[*]}" >&2
 started=$(date +%s)
 worker-build "${args[@]}" >&2
+[ "$profile" = release ] && node scripts/strip-wasm-names.mjs "$out/index_bg.wasm"
 cp src/js/entry.mjs "$out/entry.mjs"
 echo "$want" >"$stamp"
 

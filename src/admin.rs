@@ -5,7 +5,7 @@ use worker::{Method, Request, Response};
 
 use crate::error::{Error, Result};
 use crate::http::{self, App};
-use crate::omi;
+use crate::{files, omi};
 
 pub async fn dispatch(req: Request, app: &App, rest: &[&str]) -> Result<Response> {
     match (rest, req.method()) {
@@ -18,7 +18,10 @@ pub async fn dispatch(req: Request, app: &App, rest: &[&str]) -> Result<Response
 /// `GET /api/admin/consistency`: D1 against R2, section by section.
 async fn consistency(req: &Request, app: &App) -> Result<Response> {
     app.require_api_token(req)?;
-    let (sections, complete, index_without_version) = omi::consistency::check(app).await?;
+    let (mut sections, omi_complete, index_without_version) = omi::consistency::check(app).await?;
+    let (files_sections, files_complete) = files::consistency::check(app).await?;
+    sections.extend(files_sections);
+    let complete = omi_complete && files_complete;
     let clean = complete && index_without_version == 0 && sections.iter().all(|s| s.clean());
     http::ok(&json!({
         "success": true,

@@ -10,8 +10,12 @@ pub mod config;
 pub mod consistency;
 pub mod error;
 pub mod faults;
+pub mod files;
 pub mod omi;
 pub mod store;
+
+#[cfg(test)]
+mod proptests;
 
 mod admin;
 mod health;
@@ -33,7 +37,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     Ok(routes::handle(req, env, ctx).await)
 }
 
-/// The cron trigger (wrangler.toml `[triggers]`): rollups, retention and reconciliation.
+/// The cron trigger (wrangler.toml `[triggers]`): Omi rollups, retention and reconciliation;
+/// garbage collection of unreferenced app blobs.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let _ = ctx;

@@ -1,0 +1,576 @@
+//! Storage administration: moving inline content to R2 (and back), collecting unreferenced
+//! R2 objects, the storage report, and importing an app from the old schema.
+//!
+//! Every operation is bounded per call and resumable: it works from what D1 says is left to
+//! do, so a call that dies half-way is finished by the next one, and a finished job is a no-op.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use crate::http::App;
+
+use super::content::{self, FileType};
+use super::manifest::{self, Action, FileState, Manifest, ManifestFile};
+use super::path::{AppId, FilePath};
+use super::repo::{self, Holder, MovableRow, NewFile, NewVersion};
+use super::report::{self, Facts, TierCount, Tiers};
+use super::service::Files;
+use super::tier::{Location, Policy};
+use super::{blob_key, policy_for, snapshot_key};
+use crate::config::{Config, StorageMode};
+use crate::error::{Error, Result};
+use crate::store::{BlobStore, MetaStore, PutOutcome};
+
+// ---------------------------------------------------------------------------------------------
+// Migration
+
+#[derive(Debug, Serialize)]
+pub struct Move {
+    pub app: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    pub path: String,
+    pub size_bytes: u64,
+    pub from: &'static str,
+    pub to: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MoveProblem {
+    pub app: String,
+    pub path: String,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MigrateReport {
+    pub dry_run: bool,
+    /// Rows looked at in this call.
+    pub processed: usize,
+    /// Rows that moved (or, in a dry run, would move).
+    pub moved: Vec<Move>,
+    pub bytes_moved: u64,
+    pub problems: Vec<MoveProblem>,
+    /// Rows still waiting after this call.
+    pub remaining: u64,
+    pub remaining_bytes: u64,
+    pub done: bool,
+}
+
+fn row_policy(config: &Config, row: &MovableRow) -> Policy {
+    policy_for(config, row.app_mode.as_deref())
+}
+
+/// Moves up to `batch` rows of inline content the policy wants in R2: first `hybrid` (an R2
+/// copy beside the inline one), then, once the R2 copy has been read back and its SHA-256
+/// checked, `r2` (inline copy dropped). Current files first, then version lines.
+pub async fn migrate(files: &Files, config: &Config, now_ms: i64, app: Option<&AppId>, batch: u32, dry_run: bool) -> Result<MigrateReport> {
+    let app_filter = app.map(AppId::as_str);
+    let mode = config.storage_mode.as_str();
+    let (inline_max, hybrid_max) = (config.inline_max_bytes, config.hybrid_max_bytes);
+    let mut out = MigrateReport { dry_run, processed: 0, moved: vec![], bytes_moved: 0, problems: vec![], remaining: 0, remaining_bytes: 0, done: false };
+    for holder in [Holder::File, Holder::VersionLine] {
+        let budget = batch.saturating_sub(out.processed as u32);
+        if budget == 0 {
+            break;
+        }
+        let rows = repo::migration_candidates(&files.meta, holder, app_filter, mode, inline_max, hybrid_max, budget).await?;
+        for row in rows {
+            out.processed += 1;
+            let policy = row_policy(config, &row);
+            let Some(current) = Location::parse(&row.storage_location) else { continue };
+            let target = policy.place(row.size_bytes as usize);
+            if policy.migration_step(current, row.size_bytes as usize).is_none() {
+                continue;
+            }
+            let mv = Move {
+                app: row.app_id.clone(),
+                version: row.version_number,
+                path: row.path.clone(),
+                size_bytes: row.size_bytes,
+                from: current.as_str(),
+                to: target.as_str(),
+            };
+            if dry_run {
+                out.bytes_moved += row.size_bytes;
+                out.moved.push(mv);
+                continue;
+            }
+            match move_row(files, holder, &row, current, target, now_ms).await {
+                Ok(()) => {
+                    out.bytes_moved += row.size_bytes;
+                    out.moved.push(mv);
+                }
+                Err(Error::Integrity(why)) => {
+                    worker::console_error!("r2d1 migrate: {}/{}: {why}", row.app_id, row.path);
+                    out.problems.push(MoveProblem { app: row.app_id.clone(), path: row.path.clone(), error: why });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let pending = repo::migration_pending(&files.meta, app_filter, mode, inline_max, hybrid_max).await?;
+    out.remaining = pending.files;
+    out.remaining_bytes = pending.bytes;
+    out.done = pending.files == 0;
+    Ok(out)
+}
+
+async fn move_row(files: &Files, holder: Holder, row: &MovableRow, current: Location, target: Location, now_ms: i64) -> Result<()> {
+    let inline = row.content.as_ref().ok_or_else(|| Error::Integrity("row has no inline content".into()))?;
+    if content::sha256_hex(inline) != row.sha256 {
+        return Err(Error::Integrity(format!("inline content does not hash to {}", row.sha256)));
+    }
+    let key = blob_key(&row.app_id, &row.sha256);
+    let path = FilePath::parse(&row.path)?;
+    let content_type = content::content_type_for(&path, FileType::of(inline));
+    let (blob, outcome, stored, meta) = files.put_blob(&row.app_id, &row.sha256, inline, content_type).await?;
+    // Verify the R2 copy by reading it back; an existing object at the key that is damaged is
+    // replaced with our checked bytes (safe: the key is the content's hash).
+    if let Err(problem) = files.read_verified(&key, &row.sha256, row.size_bytes).await? {
+        if outcome == PutOutcome::Created {
+            return Err(Error::Integrity(format!("R2 copy {key} {problem} right after writing it")));
+        }
+        worker::console_warn!("r2d1 migrate: existing {key} {problem}; rewriting it");
+        files.blobs.put(&key, stored, meta).await?;
+        if let Err(problem) = files.read_verified(&key, &row.sha256, row.size_bytes).await? {
+            return Err(Error::Integrity(format!("R2 copy {key} {problem} after rewriting it")));
+        }
+    }
+    if current == Location::Database {
+        repo::commit(&files.meta, vec![repo::record_blob(&blob, now_ms), repo::mark_hybrid(holder, row, &key)]).await?;
+    }
+    if target == Location::R2 {
+        // The object was checked above; if it was an existing one, GC may have judged it
+        // unreferenced before our rows pointed at it. Check again before dropping the D1 copy.
+        if outcome == PutOutcome::AlreadyExists && files.blobs.head(&key).await?.is_none() {
+            return Err(Error::Integrity(format!("R2 copy {key} vanished during the move; the next run retries")));
+        }
+        repo::commit(&files.meta, vec![repo::record_blob(&blob, now_ms), repo::clear_inline(holder, row, &key)]).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+pub struct RollbackReport {
+    pub processed: usize,
+    pub restored_inline: usize,
+    pub problems: Vec<MoveProblem>,
+    pub remaining: u64,
+    pub done: bool,
+}
+
+/// Brings up to `batch` rows' content back inline (`database`), reading and checking the R2
+/// copy where no inline copy is left. The R2 objects stay until GC finds them unreferenced.
+pub async fn rollback(files: &Files, app: Option<&AppId>, batch: u32) -> Result<RollbackReport> {
+    let app_filter = app.map(AppId::as_str);
+    let mut out = RollbackReport { processed: 0, restored_inline: 0, problems: vec![], remaining: 0, done: false };
+    for holder in [Holder::File, Holder::VersionLine] {
+        let budget = batch.saturating_sub(out.processed as u32);
+        if budget == 0 {
+            break;
+        }
+        for row in repo::rollback_candidates(&files.meta, holder, app_filter, budget).await? {
+            out.processed += 1;
+            let key = row.r2_key.clone().unwrap_or_default();
+            let inline = match row.content.clone().filter(|c| content::sha256_hex(c) == row.sha256) {
+                Some(c) => Ok(c),
+                None => files.read_verified(&key, &row.sha256, row.size_bytes).await?,
+            };
+            match inline {
+                Ok(bytes) => {
+                    repo::commit(&files.meta, vec![repo::make_inline(holder, &row, bytes)]).await?;
+                    out.restored_inline += 1;
+                }
+                Err(problem) => {
+                    worker::console_error!("r2d1 rollback: {}/{}: R2 object {key} {problem}", row.app_id, row.path);
+                    out.problems.push(MoveProblem { app: row.app_id.clone(), path: row.path.clone(), error: format!("R2 object {problem}") });
+                }
+            }
+        }
+    }
+    out.remaining = repo::rollback_pending(&files.meta, app_filter).await?;
+    out.done = out.remaining == 0;
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Garbage collection
+
+/// Pages of 1,000 keys one GC call lists at most (bounded CPU and subrequests per call).
+const GC_MAX_PAGES: usize = 50;
+pub const GC_DEFAULT_GRACE_HOURS: f64 = 24.0;
+
+#[derive(Debug, Serialize)]
+pub struct GcReport {
+    pub scanned: usize,
+    pub deleted: Vec<String>,
+    pub kept_referenced: usize,
+    pub kept_in_grace: usize,
+    /// Keys D1 points at that are not in R2 (only when the whole bucket was listed).
+    pub missing: Vec<String>,
+    /// False when the listing stopped at the per-call limit; call again with `cursor`.
+    pub complete: bool,
+    pub cursor: Option<String>,
+}
+
+/// Deletes content objects and manifests under `apps/` that no D1 row references and that are
+/// older than the grace period, so an upload whose D1 write is still in flight is never
+/// collected. Then reports D1 references whose object is missing.
+pub async fn gc(blobs: &BlobStore, meta: &MetaStore, now_ms: i64, grace_hours: f64, cursor: Option<String>) -> Result<GcReport> {
+    let cutoff = now_ms as f64 - grace_hours * 3_600_000.0;
+    let started_at_beginning = cursor.is_none();
+    let mut out = GcReport { scanned: 0, deleted: vec![], kept_referenced: 0, kept_in_grace: 0, missing: vec![], complete: false, cursor: None };
+    let mut listed: HashSet<String> = HashSet::new();
+    let mut cursor = cursor;
+    for _ in 0..GC_MAX_PAGES {
+        let page = blobs.list_page("apps/", cursor.take(), 1000).await?;
+        out.scanned += page.objects.len();
+        let mut old = Vec::new();
+        for o in &page.objects {
+            listed.insert(o.key.clone());
+            if !is_managed_key(&o.key) {
+                continue;
+            }
+            if o.uploaded_ms < cutoff {
+                old.push(o.key.clone());
+            } else {
+                out.kept_in_grace += 1;
+            }
+        }
+        let referenced = repo::referenced_keys(meta, &old).await?;
+        let garbage: Vec<String> = old.into_iter().filter(|k| !referenced.contains(k)).collect();
+        out.kept_referenced += referenced.len();
+        if !garbage.is_empty() {
+            blobs.delete_many(garbage.clone()).await?;
+            repo::commit(meta, repo::forget_blobs(&garbage)).await?;
+            out.deleted.extend(garbage);
+        }
+        match page.cursor {
+            Some(c) => cursor = Some(c),
+            None => {
+                out.complete = true;
+                break;
+            }
+        }
+    }
+    out.cursor = cursor;
+    if out.complete && started_at_beginning {
+        let mut after = String::new();
+        loop {
+            let keys = repo::all_referenced_keys(meta, &after, 1000).await?;
+            let Some(last) = keys.last().cloned() else { break };
+            out.missing.extend(keys.into_iter().filter(|k| !listed.contains(k)));
+            after = last;
+        }
+        for key in &out.missing {
+            worker::console_error!("r2d1 gc: D1 references {key}, which is not in R2");
+        }
+    }
+    Ok(out)
+}
+
+/// Only objects this module writes are collected; anything else under `apps/` is left alone.
+fn is_managed_key(key: &str) -> bool {
+    let parts: Vec<&str> = key.split('/').collect();
+    match parts.as_slice() {
+        ["apps", _, "blobs", sha] => content::is_sha256_hex(sha),
+        ["apps", _, "snapshots", name] => name.strip_suffix(".json").is_some_and(|n| n.parse::<u64>().is_ok()),
+        _ => false,
+    }
+}
+
+/// The grace period of the cron pass: `GC_GRACE_HOURS` if set to a number of hours, else 24.
+pub fn grace_hours_from(var: Option<String>) -> f64 {
+    var.and_then(|v| v.trim().parse::<f64>().ok()).filter(|h| h.is_finite() && *h >= 0.0).unwrap_or(GC_DEFAULT_GRACE_HOURS)
+}
+
+/// The cron trigger's GC pass (the first pages of the bucket; a large bucket is covered by the
+/// admin endpoint's `cursor`).
+pub async fn scheduled_gc(app: &App) -> Result<GcReport> {
+    let grace = grace_hours_from(app.env.var("GC_GRACE_HOURS").ok().map(|v| v.to_string()));
+    gc(&app.blobs()?, &app.meta()?, app.now_ms, grace, None).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+pub async fn report(meta: &MetaStore, config: &Config, app: Option<&AppId>) -> Result<report::Report> {
+    let app_filter = app.map(AppId::as_str);
+    let (files, lines, blobs) = repo::report_rows(meta, app_filter).await?;
+    let tiers = |rows: &[repo::TierRow]| {
+        let mut t = Tiers::default();
+        for r in rows {
+            let c = TierCount { files: r.files, bytes: r.bytes };
+            match Location::parse(&r.location) {
+                Some(Location::Database) => t.database = c,
+                Some(Location::Hybrid) => t.hybrid = c,
+                Some(Location::R2) => t.r2 = c,
+                None => {}
+            }
+        }
+        t
+    };
+    let pending =
+        repo::migration_pending(meta, app_filter, config.storage_mode.as_str(), config.inline_max_bytes, config.hybrid_max_bytes).await?;
+    Ok(report::build(&Facts {
+        files: tiers(&files),
+        versions: tiers(&lines),
+        blob_objects: blobs.objects,
+        blob_bytes: blobs.bytes,
+        blob_stored_bytes: blobs.stored,
+        snapshot_objects: blobs.snapshots,
+        snapshot_bytes: blobs.snapshot_bytes,
+        pending_files: pending.files,
+        pending_bytes: pending.bytes,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Import from the old schema
+
+/// A file row of the old schema: content inline, as text or base64.
+#[derive(Debug, Deserialize)]
+pub struct OldFile {
+    pub path: String,
+    #[serde(alias = "file_content", alias = "body")]
+    pub content: String,
+    #[serde(default)]
+    pub encoding: Option<String>,
+    #[serde(default, alias = "isEntryPoint")]
+    pub is_entry_point: Option<serde_json::Value>,
+}
+
+/// A version row of the old schema: its files as full copies.
+#[derive(Debug, Deserialize)]
+pub struct OldVersion {
+    #[serde(alias = "version")]
+    pub version_number: i64,
+    #[serde(default)]
+    pub changelog: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Milliseconds since the epoch, or an RFC 3339 string.
+    #[serde(default)]
+    pub created_at: Option<serde_json::Value>,
+    #[serde(default)]
+    pub files: Vec<OldFile>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ImportRequest {
+    pub app: String,
+    #[serde(default)]
+    pub app_files: Vec<OldFile>,
+    #[serde(default)]
+    pub app_versions: Vec<OldVersion>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImportReport {
+    pub app: String,
+    pub files_written: usize,
+    pub files_unchanged: usize,
+    pub versions_created: Vec<i64>,
+    pub versions_skipped: Vec<i64>,
+}
+
+pub fn decode_content(field: &str, content: &str, encoding: Option<&str>) -> Result<Vec<u8>> {
+    use base64::Engine;
+    match encoding.unwrap_or("utf8") {
+        "utf8" | "utf-8" | "text" => Ok(content.as_bytes().to_vec()),
+        "base64" => base64::engine::general_purpose::STANDARD
+            .decode(content)
+            .map_err(|e| Error::invalid_field(field, format!("is not valid base64: {e}"))),
+        other => Err(Error::invalid_field(field, format!("encoding must be utf8 or base64, got {other:?}"))),
+    }
+}
+
+fn truthy(v: &Option<serde_json::Value>) -> bool {
+    match v {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::Number(n)) => n.as_i64() == Some(1),
+        Some(serde_json::Value::String(s)) => matches!(s.as_str(), "1" | "true"),
+        _ => false,
+    }
+}
+
+fn timestamp(v: &Option<serde_json::Value>, default: i64) -> i64 {
+    match v {
+        Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(default),
+        Some(serde_json::Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| t.timestamp_millis())
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").map(|t| t.and_utc().timestamp_millis()))
+            .unwrap_or(default),
+        _ => default,
+    }
+}
+
+/// Imports an app's files and versions as the old schema held them: content inline (mode
+/// `database`, so the migrator then moves it at its own pace). Re-running is safe: files with
+/// the same bytes are left alone and versions that exist are skipped.
+pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<ImportReport> {
+    let app_id = AppId::parse(&req.app)?;
+    let inline_policy = Policy { mode: StorageMode::Database, inline_max: 0, hybrid_max: 0 };
+    let mut out = ImportReport { app: app_id.to_string(), files_written: 0, files_unchanged: 0, versions_created: vec![], versions_skipped: vec![] };
+
+    // Current files, compared with what is there so a re-run writes nothing.
+    let existing: BTreeMap<String, String> =
+        repo::list_files(&files.meta, app_id.as_str()).await?.into_iter().map(|f| (f.path, f.sha256)).collect();
+    let mut stmts = vec![repo::touch_app(app_id.as_str(), now_ms)];
+    let mut prepared_any = false;
+    for (i, f) in req.app_files.iter().enumerate() {
+        let path = FilePath::parse(&f.path)?;
+        let bytes = decode_content(&format!("app_files[{i}].content"), &f.content, f.encoding.as_deref())?;
+        if existing.get(path.as_str()) == Some(&content::sha256_hex(&bytes)) {
+            out.files_unchanged += 1;
+            continue;
+        }
+        let p = files.prepare(&app_id, &path, bytes, truthy(&f.is_entry_point), &inline_policy).await?;
+        if let Some(b) = &p.blob {
+            stmts.push(repo::record_blob(b, now_ms));
+        }
+        stmts.push(repo::write_file(app_id.as_str(), &p.file, &repo::WriteCondition::Any, now_ms));
+        out.files_written += 1;
+        prepared_any = true;
+    }
+    if prepared_any || repo::app(&files.meta, app_id.as_str()).await?.is_none() {
+        repo::commit(&files.meta, stmts).await?;
+    }
+
+    // Versions in number order, each compared with the one before for its actions.
+    let mut versions = req.app_versions;
+    versions.sort_by_key(|v| v.version_number);
+    let known: HashSet<i64> = repo::versions(&files.meta, app_id.as_str()).await?.into_iter().map(|v| v.version_number).collect();
+    let mut previous: Vec<FileState> = Vec::new();
+    for v in versions {
+        if v.version_number < 1 {
+            return Err(Error::invalid_field("app_versions[].version_number", "must be 1 or more"));
+        }
+        let mut new_files = Vec::new();
+        let mut stmts = Vec::new();
+        for (i, f) in v.files.iter().enumerate() {
+            let path = FilePath::parse(&f.path)?;
+            let bytes = decode_content(&format!("app_versions[{}].files[{i}].content", v.version_number), &f.content, f.encoding.as_deref())?;
+            let p = files.prepare(&app_id, &path, bytes, truthy(&f.is_entry_point), &inline_policy).await?;
+            if let Some(b) = &p.blob {
+                stmts.push(repo::record_blob(b, now_ms));
+            }
+            new_files.push(p.file);
+        }
+        let states: Vec<FileState> =
+            new_files.iter().map(|f| FileState { path: f.path.clone(), sha256: f.sha256.clone(), size_bytes: f.size_bytes }).collect();
+        let planned = manifest::plan_version(&previous, &states, false);
+        previous = states;
+        if known.contains(&v.version_number) {
+            out.versions_skipped.push(v.version_number);
+            continue;
+        }
+        let created_at = timestamp(&v.created_at, now_ms);
+        let (file_count, total_bytes) = manifest::totals(&planned);
+        let by_path: BTreeMap<&str, &NewFile> = new_files.iter().map(|f| (f.path.as_str(), f)).collect();
+        let doc = Manifest {
+            app: app_id.to_string(),
+            version_number: v.version_number,
+            changelog: v.changelog.clone().unwrap_or_default(),
+            environment: v.environment.clone().unwrap_or_else(|| "production".into()),
+            created_at: manifest::iso8601(created_at),
+            restored_from: None,
+            file_count,
+            total_bytes,
+            files: planned
+                .iter()
+                .map(|p| ManifestFile {
+                    path: p.path.clone(),
+                    action: p.action,
+                    sha256: p.sha256.clone(),
+                    size_bytes: p.size_bytes,
+                    storage_location: by_path.get(p.path.as_str()).map(|f| f.location.as_str().to_string()),
+                })
+                .collect(),
+        };
+        let bytes = doc.to_bytes();
+        let (snapshot, inline) = if Manifest::fits_inline(&bytes) {
+            (None, Some(String::from_utf8(bytes.clone()).expect("JSON is UTF-8")))
+        } else {
+            let key = snapshot_key(&app_id, v.version_number);
+            let meta = crate::store::BlobMeta { content_type: Some("application/json".into()), sha256: Some(content::sha256_raw(&bytes)), ..Default::default() };
+            // The version does not exist in D1 (checked above), so whatever is at the key is a
+            // leftover of a failed attempt and may be replaced.
+            files.blobs.put(&key, bytes.clone(), meta).await?;
+            (Some(key), None)
+        };
+        let row = NewVersion {
+            version_number: v.version_number,
+            changelog: doc.changelog.clone(),
+            environment: doc.environment.clone(),
+            snapshot_key: snapshot,
+            manifest: inline,
+            manifest_sha256: content::sha256_hex(&bytes),
+            manifest_bytes: bytes.len() as u64,
+            file_count,
+            total_bytes,
+            restored_from: None,
+        };
+        stmts.insert(0, repo::touch_app(app_id.as_str(), now_ms));
+        stmts.push(repo::import_version(app_id.as_str(), &row, created_at));
+        for p in &planned {
+            match by_path.get(p.path.as_str()) {
+                Some(f) => stmts.push(repo::import_version_line(app_id.as_str(), v.version_number, p.action, f)),
+                None => {
+                    let gone = NewFile {
+                        path: p.path.clone(),
+                        file_type: "binary",
+                        content_type: "application/octet-stream",
+                        size_bytes: p.size_bytes,
+                        sha256: p.sha256.clone(),
+                        is_entry_point: false,
+                        location: Location::Database,
+                        r2_key: None,
+                        content: None,
+                    };
+                    stmts.push(repo::import_version_line(app_id.as_str(), v.version_number, Action::Deleted, &gone));
+                }
+            }
+        }
+        repo::commit(&files.meta, stmts).await?;
+        out.versions_created.push(v.version_number);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_key_shapes_are_collected() {
+        assert!(is_managed_key(&format!("apps/a/blobs/{}", "a".repeat(64))));
+        assert!(is_managed_key("apps/a/snapshots/12.json"));
+        assert!(!is_managed_key("apps/a/blobs/not-a-hash"));
+        assert!(!is_managed_key("apps/a/other/x"));
+        assert!(!is_managed_key("omi/logs/x"));
+    }
+
+    #[test]
+    fn cron_grace_defaults_to_a_day() {
+        assert_eq!(grace_hours_from(None), 24.0);
+        assert_eq!(grace_hours_from(Some("0".into())), 0.0);
+        assert_eq!(grace_hours_from(Some("-3".into())), 24.0);
+        assert_eq!(grace_hours_from(Some("soon".into())), 24.0);
+    }
+
+    #[test]
+    fn old_schema_values_are_read_leniently() {
+        assert!(truthy(&Some(serde_json::json!(1))));
+        assert!(truthy(&Some(serde_json::json!("true"))));
+        assert!(!truthy(&None));
+        assert_eq!(timestamp(&Some(serde_json::json!("1970-01-01T00:00:01Z")), 0), 1000);
+        assert_eq!(timestamp(&Some(serde_json::json!("1970-01-01 00:00:02")), 0), 2000);
+        assert_eq!(timestamp(&Some(serde_json::json!(5)), 0), 5);
+        assert_eq!(timestamp(&Some(serde_json::json!("junk")), 7), 7);
+        assert_eq!(decode_content("c", "aGk=", Some("base64")).unwrap(), b"hi");
+        assert!(decode_content("c", "!!", Some("base64")).is_err());
+        assert!(decode_content("c", "x", Some("rot13")).is_err());
+    }
+}

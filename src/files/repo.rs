@@ -1,0 +1,870 @@
+//! Every SQL statement about apps, files, versions and blobs (tables in
+//! `migrations/0003_app_files.sql`). Statement builders are pure; the `async fn`s run them
+//! through [`MetaStore`].
+//!
+//! Limits respected here: D1 allows 100 bound parameters per statement (lists are chunked so a
+//! statement never needs more), and a batch is one transaction. Writes that must not race are
+//! guarded by the app's `revision` (see the migration) rather than by a read-then-write check.
+
+use serde::{Deserialize, Deserializer};
+
+use super::manifest::Action;
+use super::tier::Location;
+use crate::error::Result;
+use crate::stmt;
+use crate::store::meta::RunInfo;
+use crate::store::{MetaStore, Statement, Value};
+
+/// D1's limit of bound parameters per statement.
+pub const MAX_PARAMS: usize = 100;
+
+/// BLOB columns come back from D1 as an array of numbers; accept raw bytes too.
+fn bytes_opt<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<u8>>, D::Error> {
+    struct Bytes;
+    impl<'de> serde::de::Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a BLOB as bytes or an array of numbers")
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> std::result::Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> std::result::Result<Vec<u8>, E> {
+            Ok(v)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+    struct Opt;
+    impl<'de> serde::de::Visitor<'de> for Opt {
+        type Value = Option<Vec<u8>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a BLOB or null")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> std::result::Result<Self::Value, D2::Error> {
+            d.deserialize_any(Bytes).map(Some)
+        }
+    }
+    d.deserialize_option(Opt)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppRow {
+    pub id: String,
+    pub storage_mode: Option<String>,
+    pub revision: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A current file, or a version's line: the same columns, so reads share one code path.
+/// `content` is only selected where the bytes are needed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FileRecord {
+    pub path: String,
+    pub file_type: String,
+    pub content_type: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub is_entry_point: i64,
+    /// `None` only for a version's `deleted` line.
+    pub storage_location: Option<String>,
+    pub r2_key: Option<String>,
+    #[serde(default, deserialize_with = "bytes_opt")]
+    pub content: Option<Vec<u8>>,
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<i64>,
+    #[serde(default)]
+    pub updated_at: Option<i64>,
+}
+
+impl FileRecord {
+    pub fn location(&self) -> Option<Location> {
+        self.storage_location.as_deref().and_then(Location::parse)
+    }
+
+    pub fn action(&self) -> Option<Action> {
+        self.action.as_deref().and_then(Action::parse)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VersionRow {
+    pub version_number: i64,
+    pub changelog: String,
+    pub environment: String,
+    pub storage_strategy: String,
+    pub snapshot_key: Option<String>,
+    #[serde(default)]
+    pub manifest: Option<String>,
+    pub manifest_sha256: String,
+    pub manifest_bytes: u64,
+    pub file_count: u64,
+    pub total_bytes: u64,
+    pub restored_from: Option<i64>,
+    pub created_at: i64,
+}
+
+/// The columns every file write sets.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub path: String,
+    pub file_type: &'static str,
+    pub content_type: &'static str,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub is_entry_point: bool,
+    pub location: Location,
+    pub r2_key: Option<String>,
+    pub content: Option<Vec<u8>>,
+}
+
+/// A content object written to R2, to be recorded in `blobs`.
+#[derive(Debug, Clone)]
+pub struct NewBlob {
+    pub r2_key: String,
+    pub app_id: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub stored_bytes: u64,
+    pub content_encoding: Option<&'static str>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Apps
+
+pub async fn app(meta: &MetaStore, app_id: &str) -> Result<Option<AppRow>> {
+    meta.first(stmt!("SELECT id, storage_mode, revision, created_at, updated_at FROM apps WHERE id = ?1", app_id)).await
+}
+
+pub async fn apps(meta: &MetaStore) -> Result<Vec<AppRow>> {
+    meta.all(stmt!("SELECT id, storage_mode, revision, created_at, updated_at FROM apps ORDER BY id")).await
+}
+
+/// Creates the app if needed and moves its revision on: the first statement of every write
+/// batch, so a concurrent snapshot sees that something changed.
+pub fn touch_app(app_id: &str, now_ms: i64) -> Statement {
+    stmt!(
+        "INSERT INTO apps (id, created_at, updated_at) VALUES (?1, ?2, ?2)
+         ON CONFLICT (id) DO UPDATE SET revision = revision + 1, updated_at = ?2",
+        app_id,
+        now_ms
+    )
+}
+
+pub fn set_app_mode(app_id: &str, mode: Option<&str>, now_ms: i64) -> Statement {
+    stmt!(
+        "INSERT INTO apps (id, storage_mode, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (id) DO UPDATE SET storage_mode = ?2, updated_at = ?3",
+        app_id,
+        mode,
+        now_ms
+    )
+}
+
+/// Guard used in a WHERE clause: the app is still at the revision the caller read. Expects the
+/// app id at `?1` and the revision at `?3`.
+const REVISION_GUARD: &str = "(SELECT revision FROM apps WHERE id = ?1) = ?3";
+
+/// Moves the revision on only if it is still `revision`; last statement of a guarded batch.
+fn bump_revision_if(app_id: &str, revision: i64, now_ms: i64) -> Statement {
+    stmt!("UPDATE apps SET revision = revision + 1, updated_at = ?2 WHERE id = ?1 AND revision = ?3", app_id, now_ms, revision)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Current files
+
+const FILE_META: &str = "path, file_type, content_type, size_bytes, sha256, is_entry_point, storage_location, r2_key, created_at, updated_at";
+
+pub async fn list_files(meta: &MetaStore, app_id: &str) -> Result<Vec<FileRecord>> {
+    meta.all(stmt!(format!("SELECT {FILE_META} FROM app_files WHERE app_id = ?1 ORDER BY path"), app_id)).await
+}
+
+pub async fn file(meta: &MetaStore, app_id: &str, path: &str) -> Result<Option<FileRecord>> {
+    meta.first(stmt!(format!("SELECT {FILE_META}, content FROM app_files WHERE app_id = ?1 AND path = ?2"), app_id, path)).await
+}
+
+/// How a write treats a file that may already exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Create or replace.
+    Any,
+    /// Replace only if the stored hash is this one (`If-Match`).
+    IfMatch(String),
+    /// Create only (`If-None-Match: *`).
+    IfAbsent,
+}
+
+const FILE_INSERT: &str = "INSERT INTO app_files (app_id, path, file_type, content_type, size_bytes, sha256, is_entry_point, storage_location, r2_key, content, created_at, updated_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)";
+const FILE_SET: &str = "file_type = ?3, content_type = ?4, size_bytes = ?5, sha256 = ?6, is_entry_point = ?7, storage_location = ?8, r2_key = ?9, content = ?10, updated_at = ?11";
+
+/// Writes one file under `condition`; a conditional write that does not apply changes no row,
+/// which the caller reads from [`RunInfo::changes`].
+pub fn write_file(app_id: &str, f: &NewFile, condition: &WriteCondition, now_ms: i64) -> Statement {
+    let sql = match condition {
+        WriteCondition::Any => format!("{FILE_INSERT} ON CONFLICT (app_id, path) DO UPDATE SET {FILE_SET}"),
+        WriteCondition::IfAbsent => format!("{FILE_INSERT} ON CONFLICT (app_id, path) DO NOTHING"),
+        WriteCondition::IfMatch(_) => format!("UPDATE app_files SET {FILE_SET} WHERE app_id = ?1 AND path = ?2 AND sha256 = ?12"),
+    };
+    let mut s = stmt!(
+        sql,
+        app_id,
+        f.path.as_str(),
+        f.file_type,
+        f.content_type,
+        f.size_bytes,
+        f.sha256.as_str(),
+        f.is_entry_point,
+        f.location.as_str(),
+        f.r2_key.clone(),
+        f.content.clone().map(Value::Blob).unwrap_or(Value::Null),
+        now_ms
+    );
+    if let WriteCondition::IfMatch(sha) = condition {
+        s = s.bind(sha.as_str());
+    }
+    s
+}
+
+pub fn delete_file(app_id: &str, path: &str, if_match: Option<&str>) -> Statement {
+    match if_match {
+        None => stmt!("DELETE FROM app_files WHERE app_id = ?1 AND path = ?2", app_id, path),
+        Some(sha) => stmt!("DELETE FROM app_files WHERE app_id = ?1 AND path = ?2 AND sha256 = ?3", app_id, path, sha),
+    }
+}
+
+/// Records an R2 object, or notes that a write just reused it (GC leaves it alone for a while).
+pub fn record_blob(b: &NewBlob, now_ms: i64) -> Statement {
+    stmt!(
+        "INSERT INTO blobs (r2_key, app_id, sha256, size_bytes, stored_bytes, content_encoding, created_at, last_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT (r2_key) DO UPDATE SET last_seen_at = ?7",
+        b.r2_key.as_str(),
+        b.app_id.as_str(),
+        b.sha256.as_str(),
+        b.size_bytes,
+        b.stored_bytes,
+        b.content_encoding,
+        now_ms
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Versions
+
+const VERSION_COLS: &str = "version_number, changelog, environment, storage_strategy, snapshot_key, manifest_sha256, manifest_bytes, file_count, total_bytes, restored_from, created_at";
+const LINE_COLS: &str = "path, action, file_type, content_type, size_bytes, sha256, is_entry_point, storage_location, r2_key";
+
+pub async fn versions(meta: &MetaStore, app_id: &str) -> Result<Vec<VersionRow>> {
+    meta.all(stmt!(format!("SELECT {VERSION_COLS} FROM app_versions WHERE app_id = ?1 ORDER BY version_number"), app_id)).await
+}
+
+pub async fn version(meta: &MetaStore, app_id: &str, v: i64) -> Result<Option<VersionRow>> {
+    meta.first(stmt!(format!("SELECT {VERSION_COLS}, manifest FROM app_versions WHERE app_id = ?1 AND version_number = ?2"), app_id, v))
+        .await
+}
+
+pub async fn latest_version(meta: &MetaStore, app_id: &str) -> Result<Option<i64>> {
+    #[derive(Deserialize)]
+    struct Latest {
+        v: Option<i64>,
+    }
+    let row: Option<Latest> = meta.first(stmt!("SELECT MAX(version_number) AS v FROM app_versions WHERE app_id = ?1", app_id)).await?;
+    Ok(row.and_then(|r| r.v))
+}
+
+/// A version's lines (deleted ones too, unless `live_only`), without content.
+pub async fn version_files(meta: &MetaStore, app_id: &str, v: i64, live_only: bool) -> Result<Vec<FileRecord>> {
+    let filter = if live_only { " AND action != 'deleted'" } else { "" };
+    meta.all(stmt!(
+        format!("SELECT {LINE_COLS} FROM app_version_files WHERE app_id = ?1 AND version_number = ?2{filter} ORDER BY path"),
+        app_id,
+        v
+    ))
+    .await
+}
+
+/// One line of a version, with its inline content.
+pub async fn version_file(meta: &MetaStore, app_id: &str, v: i64, path: &str) -> Result<Option<FileRecord>> {
+    meta.first(stmt!(
+        format!("SELECT {LINE_COLS}, content FROM app_version_files WHERE app_id = ?1 AND version_number = ?2 AND path = ?3"),
+        app_id,
+        v,
+        path
+    ))
+    .await
+}
+
+/// Live lines of a version with their inline content, `limit` from `offset` (for diff and
+/// archive, which need the bytes; paged so one read never carries every inline copy at once).
+pub async fn version_files_with_content(meta: &MetaStore, app_id: &str, v: i64, offset: u64, limit: u64) -> Result<Vec<FileRecord>> {
+    meta.all(stmt!(
+        format!(
+            "SELECT {LINE_COLS}, content FROM app_version_files WHERE app_id = ?1 AND version_number = ?2 AND action != 'deleted'
+             ORDER BY path LIMIT ?3 OFFSET ?4"
+        ),
+        app_id,
+        v,
+        limit,
+        offset
+    ))
+    .await
+}
+
+/// The new version's row.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub version_number: i64,
+    pub changelog: String,
+    pub environment: String,
+    pub snapshot_key: Option<String>,
+    pub manifest: Option<String>,
+    pub manifest_sha256: String,
+    pub manifest_bytes: u64,
+    pub file_count: u64,
+    pub total_bytes: u64,
+    pub restored_from: Option<i64>,
+}
+
+/// Where a new version's lines take their content from.
+#[derive(Debug, Clone, Copy)]
+pub enum LineSource {
+    /// The current files (a snapshot).
+    CurrentFiles,
+    /// Another version's lines (a restore).
+    Version(i64),
+}
+
+/// The statements that record a version, all conditional on the app still being at
+/// `revision`: if anything changed since the caller read it, none of them applies and the first
+/// reports zero changes. `lines` are (path, action, sha256, size) with deleted lines included.
+pub fn record_version(
+    app_id: &str,
+    revision: i64,
+    v: &NewVersion,
+    lines: &[(String, Action, String, u64)],
+    source: LineSource,
+    now_ms: i64,
+) -> Vec<Statement> {
+    let mut out = Vec::new();
+    out.push(stmt!(
+        format!(
+            "INSERT INTO app_versions (app_id, version_number, changelog, environment, storage_strategy, snapshot_key, manifest,
+               manifest_sha256, manifest_bytes, file_count, total_bytes, restored_from, created_at)
+             SELECT ?1, ?2, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 WHERE {REVISION_GUARD}"
+        ),
+        app_id,
+        v.version_number,
+        revision,
+        v.changelog.as_str(),
+        v.environment.as_str(),
+        if v.snapshot_key.is_some() { "r2" } else { "inline" },
+        v.snapshot_key.clone(),
+        v.manifest.clone(),
+        v.manifest_sha256.as_str(),
+        v.manifest_bytes,
+        v.file_count,
+        v.total_bytes,
+        v.restored_from,
+        now_ms
+    ));
+
+    // Live lines copy their content server-side (no bytes travel through the worker), in
+    // chunks of (path, action) pairs that keep each statement under the parameter limit.
+    let live: Vec<&(String, Action, String, u64)> = lines.iter().filter(|l| l.1 != Action::Deleted).collect();
+    let fixed = 4; // ?1 app, ?2 version, ?3 revision, ?4 source version
+    for chunk in live.chunks((MAX_PARAMS - fixed) / 2) {
+        let values: Vec<String> = (0..chunk.len()).map(|i| format!("(?{}, ?{})", fixed + 1 + 2 * i, fixed + 2 + 2 * i)).collect();
+        let from = match source {
+            LineSource::CurrentFiles => "app_files s WHERE s.app_id = ?1 AND s.path = plan.path AND ?4 IS NULL".to_string(),
+            LineSource::Version(_) => {
+                "app_version_files s WHERE s.app_id = ?1 AND s.version_number = ?4 AND s.path = plan.path".to_string()
+            }
+        };
+        let sql = format!(
+            "WITH plan (path, action) AS (VALUES {})
+             INSERT INTO app_version_files (app_id, version_number, path, action, file_type, content_type, size_bytes, sha256,
+               is_entry_point, storage_location, r2_key, content)
+             SELECT ?1, ?2, s.path, plan.action, s.file_type, s.content_type, s.size_bytes, s.sha256, s.is_entry_point,
+               s.storage_location, s.r2_key, s.content
+             FROM plan JOIN {from} AND {REVISION_GUARD}",
+            values.join(", ")
+        );
+        let source_v = match source {
+            LineSource::CurrentFiles => None,
+            LineSource::Version(n) => Some(n),
+        };
+        let mut s = stmt!(sql, app_id, v.version_number, revision, source_v);
+        for (path, action, _, _) in chunk {
+            s = s.bind(path.as_str()).bind(action.as_str());
+        }
+        out.push(s);
+    }
+    for (path, _, sha, size) in lines.iter().filter(|l| l.1 == Action::Deleted) {
+        out.push(stmt!(
+            format!(
+                "INSERT INTO app_version_files (app_id, version_number, path, action, file_type, content_type, size_bytes, sha256)
+                 SELECT ?1, ?2, ?4, 'deleted', 'binary', 'application/octet-stream', ?5, ?6 WHERE {REVISION_GUARD}"
+            ),
+            app_id,
+            v.version_number,
+            revision,
+            path.as_str(),
+            *size,
+            sha.as_str()
+        ));
+    }
+    out.push(bump_revision_if(app_id, revision, now_ms));
+    out
+}
+
+/// Makes the current files exactly version `v`'s live lines (content references included),
+/// conditional on `revision` like [`record_version`], whose statements should follow these.
+pub fn restore_files(app_id: &str, revision: i64, v: i64, now_ms: i64) -> Vec<Statement> {
+    vec![
+        stmt!(
+            format!(
+                "DELETE FROM app_files WHERE app_id = ?1 AND {REVISION_GUARD} AND path NOT IN
+                   (SELECT path FROM app_version_files WHERE app_id = ?1 AND version_number = ?2 AND action != 'deleted')"
+            ),
+            app_id,
+            v,
+            revision
+        ),
+        stmt!(
+            format!(
+                "INSERT INTO app_files (app_id, path, file_type, content_type, size_bytes, sha256, is_entry_point, storage_location,
+                   r2_key, content, created_at, updated_at)
+                 SELECT ?1, path, file_type, content_type, size_bytes, sha256, is_entry_point, storage_location, r2_key, content, ?4, ?4
+                 FROM app_version_files WHERE app_id = ?1 AND version_number = ?2 AND action != 'deleted' AND {REVISION_GUARD}
+                 ON CONFLICT (app_id, path) DO UPDATE SET file_type = excluded.file_type, content_type = excluded.content_type,
+                   size_bytes = excluded.size_bytes, sha256 = excluded.sha256, is_entry_point = excluded.is_entry_point,
+                   storage_location = excluded.storage_location, r2_key = excluded.r2_key, content = excluded.content,
+                   updated_at = excluded.updated_at
+                 WHERE app_files.sha256 != excluded.sha256 OR app_files.storage_location != excluded.storage_location
+                   OR app_files.is_entry_point != excluded.is_entry_point"
+            ),
+            app_id,
+            v,
+            revision,
+            now_ms
+        ),
+    ]
+}
+
+/// An imported version line with explicit content (no current file to copy from).
+pub fn import_version_line(app_id: &str, v: i64, action: Action, f: &NewFile) -> Statement {
+    stmt!(
+        "INSERT OR IGNORE INTO app_version_files (app_id, version_number, path, action, file_type, content_type, size_bytes, sha256,
+           is_entry_point, storage_location, r2_key, content)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        app_id,
+        v,
+        f.path.as_str(),
+        action.as_str(),
+        f.file_type,
+        f.content_type,
+        f.size_bytes,
+        f.sha256.as_str(),
+        f.is_entry_point,
+        if action == Action::Deleted { None } else { Some(f.location.as_str()) },
+        f.r2_key.clone(),
+        f.content.clone().map(Value::Blob).unwrap_or(Value::Null)
+    )
+}
+
+/// An imported version's row; `INSERT OR IGNORE` so re-running an import changes nothing.
+pub fn import_version(app_id: &str, v: &NewVersion, created_at: i64) -> Statement {
+    stmt!(
+        "INSERT OR IGNORE INTO app_versions (app_id, version_number, changelog, environment, storage_strategy, snapshot_key, manifest,
+           manifest_sha256, manifest_bytes, file_count, total_bytes, restored_from, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        app_id,
+        v.version_number,
+        v.changelog.as_str(),
+        v.environment.as_str(),
+        if v.snapshot_key.is_some() { "r2" } else { "inline" },
+        v.snapshot_key.clone(),
+        v.manifest.clone(),
+        v.manifest_sha256.as_str(),
+        v.manifest_bytes,
+        v.file_count,
+        v.total_bytes,
+        v.restored_from,
+        created_at
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migration and rollback: the same moves on current files and on version lines.
+
+/// Which table holds a piece of content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    File,
+    VersionLine,
+}
+
+/// A row whose content may move, identified by its key columns.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MovableRow {
+    pub app_id: String,
+    #[serde(default)]
+    pub version_number: Option<i64>,
+    pub path: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub storage_location: String,
+    pub r2_key: Option<String>,
+    pub app_mode: Option<String>,
+    #[serde(default, deserialize_with = "bytes_opt")]
+    pub content: Option<Vec<u8>>,
+}
+
+fn holder_sql(h: Holder) -> (&'static str, &'static str, &'static str) {
+    match h {
+        Holder::File => ("app_files", "NULL AS version_number", "t.app_id = ?1 AND t.path = ?2"),
+        Holder::VersionLine => ("app_version_files", "t.version_number", "t.app_id = ?1 AND t.path = ?2 AND t.version_number = ?3"),
+    }
+}
+
+/// The policy's "content inline that belongs in R2" as SQL, mirroring
+/// [`super::tier::Policy::migration_step`]: `?A` global mode, `?B` inline max, `?C` hybrid max.
+fn needs_move_sql(mode: &str, inline: &str, hybrid: &str) -> String {
+    format!(
+        "t.content IS NOT NULL AND (CASE COALESCE(a.storage_mode, {mode})
+           WHEN 'r2' THEN 1
+           WHEN 'database' THEN t.size_bytes > {hard}
+           ELSE (t.storage_location = 'database' AND t.size_bytes > {inline}) OR (t.storage_location = 'hybrid' AND t.size_bytes > {hybrid})
+         END)",
+        hard = super::tier::D1_INLINE_HARD_MAX
+    )
+}
+
+/// Up to `limit` rows whose inline content the policy wants (also) in R2, oldest keys first.
+pub async fn migration_candidates(
+    meta: &MetaStore,
+    holder: Holder,
+    app: Option<&str>,
+    mode: &str,
+    inline_max: usize,
+    hybrid_max: usize,
+    limit: u32,
+) -> Result<Vec<MovableRow>> {
+    let (table, version_col, _) = holder_sql(holder);
+    let live = if holder == Holder::VersionLine { " AND t.action != 'deleted'" } else { "" };
+    let sql = format!(
+        "SELECT t.app_id, {version_col}, t.path, t.sha256, t.size_bytes, t.storage_location, t.r2_key, a.storage_mode AS app_mode, t.content
+         FROM {table} t JOIN apps a ON a.id = t.app_id
+         WHERE (?1 IS NULL OR t.app_id = ?1){live} AND {}
+         ORDER BY t.app_id, t.path LIMIT ?5",
+        needs_move_sql("?2", "?3", "?4")
+    );
+    meta.all(stmt!(sql, app, mode, inline_max, hybrid_max, limit)).await
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct CountBytes {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// How many rows (and bytes) are still waiting to move, across both tables.
+pub async fn migration_pending(meta: &MetaStore, app: Option<&str>, mode: &str, inline_max: usize, hybrid_max: usize) -> Result<CountBytes> {
+    let one = |table: &str, live: &str| {
+        format!(
+            "SELECT COUNT(*) AS files, COALESCE(SUM(t.size_bytes), 0) AS bytes FROM {table} t JOIN apps a ON a.id = t.app_id
+             WHERE (?1 IS NULL OR t.app_id = ?1){live} AND {}",
+            needs_move_sql("?2", "?3", "?4")
+        )
+    };
+    let sql = format!(
+        "SELECT SUM(files) AS files, SUM(bytes) AS bytes FROM ({} UNION ALL {})",
+        one("app_files", ""),
+        one("app_version_files", " AND t.action != 'deleted'")
+    );
+    Ok(meta.first(stmt!(sql, app, mode, inline_max, hybrid_max)).await?.unwrap_or_default())
+}
+
+fn key_binds(s: Statement, holder: Holder, row: &MovableRow) -> Statement {
+    let s = s.bind(row.app_id.as_str()).bind(row.path.as_str());
+    match holder {
+        Holder::File => s.bind(Value::Null),
+        Holder::VersionLine => s.bind(row.version_number),
+    }
+}
+
+/// `database` → `hybrid`: records the R2 copy beside the inline one, if the row still holds
+/// the same content.
+pub fn mark_hybrid(holder: Holder, row: &MovableRow, r2_key: &str) -> Statement {
+    let (table, _, key) = holder_sql(holder);
+    let key = key.replace("t.", "");
+    key_binds(
+        Statement::new(format!(
+            "UPDATE {table} SET storage_location = 'hybrid', r2_key = ?4 WHERE {key} AND sha256 = ?5 AND storage_location = 'database'"
+        )),
+        holder,
+        row,
+    )
+    .bind(r2_key)
+    .bind(row.sha256.as_str())
+}
+
+/// `hybrid` → `r2`: drops the inline copy once the caller has checked the R2 copy.
+pub fn clear_inline(holder: Holder, row: &MovableRow, r2_key: &str) -> Statement {
+    let (table, _, key) = holder_sql(holder);
+    let key = key.replace("t.", "");
+    key_binds(
+        Statement::new(format!(
+            "UPDATE {table} SET storage_location = 'r2', content = NULL WHERE {key} AND sha256 = ?5 AND storage_location = 'hybrid' AND r2_key = ?4"
+        )),
+        holder,
+        row,
+    )
+    .bind(r2_key)
+    .bind(row.sha256.as_str())
+}
+
+/// Up to `limit` rows with an R2 reference that rollback can bring back inline.
+pub async fn rollback_candidates(meta: &MetaStore, holder: Holder, app: Option<&str>, limit: u32) -> Result<Vec<MovableRow>> {
+    let (table, version_col, _) = holder_sql(holder);
+    let sql = format!(
+        "SELECT t.app_id, {version_col}, t.path, t.sha256, t.size_bytes, t.storage_location, t.r2_key, a.storage_mode AS app_mode, t.content
+         FROM {table} t JOIN apps a ON a.id = t.app_id
+         WHERE (?1 IS NULL OR t.app_id = ?1) AND t.r2_key IS NOT NULL AND t.size_bytes <= ?2
+         ORDER BY t.app_id, t.path LIMIT ?3"
+    );
+    meta.all(stmt!(sql, app, super::tier::D1_INLINE_HARD_MAX, limit)).await
+}
+
+pub async fn rollback_pending(meta: &MetaStore, app: Option<&str>) -> Result<u64> {
+    let sql = "SELECT (SELECT COUNT(*) FROM app_files WHERE (?1 IS NULL OR app_id = ?1) AND r2_key IS NOT NULL AND size_bytes <= ?2)
+                    + (SELECT COUNT(*) FROM app_version_files WHERE (?1 IS NULL OR app_id = ?1) AND r2_key IS NOT NULL AND size_bytes <= ?2) AS files, 0 AS bytes";
+    Ok(meta.first::<CountBytes>(stmt!(sql, app, super::tier::D1_INLINE_HARD_MAX)).await?.unwrap_or_default().files)
+}
+
+/// Back to `database`: the content inline again and the R2 reference dropped.
+pub fn make_inline(holder: Holder, row: &MovableRow, content: Vec<u8>) -> Statement {
+    let (table, _, key) = holder_sql(holder);
+    let key = key.replace("t.", "");
+    key_binds(
+        Statement::new(format!(
+            "UPDATE {table} SET storage_location = 'database', r2_key = NULL, content = ?4 WHERE {key} AND sha256 = ?5 AND r2_key = ?6"
+        )),
+        holder,
+        row,
+    )
+    .bind(Value::Blob(content))
+    .bind(row.sha256.as_str())
+    .bind(row.r2_key.clone())
+}
+
+// ---------------------------------------------------------------------------------------------
+// GC and report
+
+/// Which of `keys` some row still points at (a file, a version line or a manifest). Chunked
+/// so each statement binds at most [`MAX_PARAMS`] keys (each `?n` is used three times).
+pub async fn referenced_keys(meta: &MetaStore, keys: &[String]) -> Result<std::collections::HashSet<String>> {
+    #[derive(Deserialize)]
+    struct Key {
+        k: String,
+    }
+    let mut found = std::collections::HashSet::new();
+    for chunk in keys.chunks(MAX_PARAMS) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+        let list = list.join(", ");
+        let mut s = Statement::new(format!(
+            "SELECT r2_key AS k FROM app_files WHERE r2_key IN ({list})
+             UNION SELECT r2_key AS k FROM app_version_files WHERE r2_key IN ({list})
+             UNION SELECT snapshot_key AS k FROM app_versions WHERE snapshot_key IN ({list})"
+        ));
+        for k in chunk {
+            s = s.bind(k.as_str());
+        }
+        found.extend(meta.all::<Key>(s).await?.into_iter().map(|r| r.k));
+    }
+    Ok(found)
+}
+
+/// Blob rows of objects GC deleted.
+pub fn forget_blobs(keys: &[String]) -> Vec<Statement> {
+    keys.chunks(MAX_PARAMS)
+        .map(|chunk| {
+            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+            let mut s = Statement::new(format!("DELETE FROM blobs WHERE r2_key IN ({})", list.join(", ")));
+            for k in chunk {
+                s = s.bind(k.as_str());
+            }
+            s
+        })
+        .collect()
+}
+
+/// Every R2 key some D1 row points at, in key order, `limit` after `after`.
+pub async fn all_referenced_keys(meta: &MetaStore, after: &str, limit: u32) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Key {
+        k: String,
+    }
+    let rows: Vec<Key> = meta
+        .all(stmt!(
+            "SELECT k FROM (SELECT r2_key AS k FROM app_files WHERE r2_key IS NOT NULL
+               UNION SELECT r2_key FROM app_version_files WHERE r2_key IS NOT NULL
+               UNION SELECT snapshot_key FROM app_versions WHERE snapshot_key IS NOT NULL)
+             WHERE k > ?1 ORDER BY k LIMIT ?2",
+            after,
+            limit
+        ))
+        .await?;
+    Ok(rows.into_iter().map(|r| r.k).collect())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TierRow {
+    pub location: String,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BlobTotals {
+    pub objects: u64,
+    pub bytes: u64,
+    pub stored: u64,
+    pub snapshots: u64,
+    pub snapshot_bytes: u64,
+}
+
+pub async fn report_rows(meta: &MetaStore, app: Option<&str>) -> Result<(Vec<TierRow>, Vec<TierRow>, BlobTotals)> {
+    let files = meta
+        .all(stmt!(
+            "SELECT storage_location AS location, COUNT(*) AS files, COALESCE(SUM(size_bytes), 0) AS bytes
+             FROM app_files WHERE (?1 IS NULL OR app_id = ?1) GROUP BY storage_location",
+            app
+        ))
+        .await?;
+    let lines = meta
+        .all(stmt!(
+            "SELECT storage_location AS location, COUNT(*) AS files, COALESCE(SUM(size_bytes), 0) AS bytes
+             FROM app_version_files WHERE (?1 IS NULL OR app_id = ?1) AND action != 'deleted' GROUP BY storage_location",
+            app
+        ))
+        .await?;
+    let blobs = meta
+        .first(stmt!(
+            "SELECT (SELECT COUNT(*) FROM blobs WHERE ?1 IS NULL OR app_id = ?1) AS objects,
+                    (SELECT COALESCE(SUM(size_bytes), 0) FROM blobs WHERE ?1 IS NULL OR app_id = ?1) AS bytes,
+                    (SELECT COALESCE(SUM(stored_bytes), 0) FROM blobs WHERE ?1 IS NULL OR app_id = ?1) AS stored,
+                    (SELECT COUNT(*) FROM app_versions WHERE snapshot_key IS NOT NULL AND (?1 IS NULL OR app_id = ?1)) AS snapshots,
+                    (SELECT COALESCE(SUM(manifest_bytes), 0) FROM app_versions WHERE snapshot_key IS NOT NULL AND (?1 IS NULL OR app_id = ?1)) AS snapshot_bytes",
+            app
+        ))
+        .await?
+        .unwrap_or_default();
+    Ok((files, lines, blobs))
+}
+
+/// Runs `stmts` as one transaction. Every files write ends here, after its R2 objects were
+/// written: the `files.after_put` fault point sits between the two.
+pub async fn commit(meta: &MetaStore, stmts: Vec<Statement>) -> Result<Vec<RunInfo>> {
+    crate::faults::trip("files.after_put")?;
+    meta.batch(stmts).await
+}
+
+/// What the consistency check expects in R2: every blob row, every key a file or version line
+/// names, every snapshot key (each with the sha256 its object's metadata should carry).
+pub async fn consistency_rows(meta: &MetaStore) -> Result<[Vec<serde_json::Value>; 3]> {
+    let mut r = meta
+        .batch_rows::<serde_json::Value>(vec![
+            stmt!("SELECT r2_key, sha256 FROM blobs"),
+            stmt!(
+                "SELECT r2_key, sha256 FROM app_files WHERE r2_key IS NOT NULL \
+                 UNION SELECT r2_key, sha256 FROM app_version_files WHERE r2_key IS NOT NULL"
+            ),
+            stmt!("SELECT snapshot_key AS r2_key, manifest_sha256 AS sha256 FROM app_versions WHERE snapshot_key IS NOT NULL"),
+        ])
+        .await?;
+    let snapshots = r.pop().unwrap_or_default();
+    let referenced = r.pop().unwrap_or_default();
+    let blobs = r.pop().unwrap_or_default();
+    Ok([blobs, referenced, snapshots])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(path: &str, action: Action) -> (String, Action, String, u64) {
+        (path.to_string(), action, "0".repeat(64), 1)
+    }
+
+    #[test]
+    fn version_statements_stay_under_the_parameter_limit() {
+        let lines: Vec<_> = (0..200).map(|i| line(&format!("f{i:03}"), Action::Created)).chain([line("gone", Action::Deleted)]).collect();
+        let v = NewVersion {
+            version_number: 2,
+            changelog: String::new(),
+            environment: "dev".into(),
+            snapshot_key: None,
+            manifest: Some("{}".into()),
+            manifest_sha256: "0".repeat(64),
+            manifest_bytes: 2,
+            file_count: 200,
+            total_bytes: 200,
+            restored_from: None,
+        };
+        let stmts = record_version("app", 7, &v, &lines, LineSource::CurrentFiles, 0);
+        assert!(stmts.iter().all(|s| s.params.len() <= MAX_PARAMS));
+        // version row + ceil(200 / 48) copy chunks + 1 deleted line + revision bump
+        assert_eq!(stmts.len(), 1 + 5 + 1 + 1);
+        let copied: usize = stmts[1..6].iter().map(|s| (s.params.len() - 4) / 2).sum();
+        assert_eq!(copied, 200);
+        assert!(stmts.last().unwrap().sql.starts_with("UPDATE apps SET revision"));
+    }
+
+    #[test]
+    fn conditional_writes_bind_the_expected_hash_last() {
+        let f = NewFile {
+            path: "a".into(),
+            file_type: "text",
+            content_type: "text/plain",
+            size_bytes: 1,
+            sha256: "1".repeat(64),
+            is_entry_point: false,
+            location: Location::Database,
+            r2_key: None,
+            content: Some(b"a".to_vec()),
+        };
+        let s = write_file("app", &f, &WriteCondition::IfMatch("2".repeat(64)), 5);
+        assert!(s.sql.starts_with("UPDATE app_files"));
+        assert_eq!(s.params.len(), 12);
+        assert_eq!(s.params[11], Value::Text("2".repeat(64)));
+        assert_eq!(s.params[9], Value::Blob(b"a".to_vec()));
+        assert!(write_file("app", &f, &WriteCondition::IfAbsent, 5).sql.contains("DO NOTHING"));
+    }
+
+    #[test]
+    fn key_lists_are_chunked() {
+        let keys: Vec<String> = (0..250).map(|i| format!("k{i}")).collect();
+        let s = forget_blobs(&keys);
+        assert_eq!(s.len(), 3);
+        assert!(s.iter().all(|s| s.params.len() <= MAX_PARAMS));
+    }
+}

@@ -1,0 +1,406 @@
+//! HTTP for `/api/apps/…` and `/api/admin/storage/…`: parse the request into typed values,
+//! call the service, render the response. Every route requires the API token.
+
+use serde::Deserialize;
+use serde_json::json;
+use worker::{Headers, Method, Request, Response};
+
+use super::admin;
+use super::path::{AppId, FilePath};
+use super::repo::{self, FileRecord, WriteCondition};
+use super::service::{FileView, Files, Source};
+use super::{archive, content, manifest, policy_for};
+use crate::config::StorageMode;
+use crate::error::{Error, Result};
+use crate::http::{self, App};
+
+/// Files one `files:batch` request may carry: each is a statement in one D1 transaction.
+const MAX_BATCH_FILES: usize = 500;
+
+/// `/api/apps/{rest…}`
+pub async fn apps(mut req: Request, app: &App, rest: &[&str]) -> Result<Response> {
+    app.require_api_token(&req)?;
+    let method = req.method();
+    match rest {
+        [] | [""] => match method {
+            Method::Get => list_apps(app).await,
+            _ => http::method_not_allowed(&["GET"]),
+        },
+        [app_id] => match method {
+            Method::Get => get_app(app, &AppId::parse(app_id)?).await,
+            Method::Put | Method::Patch => set_app(&mut req, app, &AppId::parse(app_id)?).await,
+            _ => http::method_not_allowed(&["GET", "PUT"]),
+        },
+        [app_id, "files"] => match method {
+            Method::Get => list_files(app, &AppId::parse(app_id)?).await,
+            _ => http::method_not_allowed(&["GET"]),
+        },
+        [app_id, "files:batch"] => match method {
+            Method::Post => batch(&mut req, app, &AppId::parse(app_id)?).await,
+            _ => http::method_not_allowed(&["POST"]),
+        },
+        [app_id, "files", path @ ..] => {
+            let app_id = AppId::parse(app_id)?;
+            let path = FilePath::from_url_segments(path)?;
+            match method {
+                Method::Get | Method::Head => get_file(&req, app, &app_id, &path).await,
+                Method::Put => put_file(&mut req, app, &app_id, &path).await,
+                Method::Delete => delete_file(&req, app, &app_id, &path).await,
+                _ => http::method_not_allowed(&["GET", "PUT", "DELETE"]),
+            }
+        }
+        [app_id, "versions"] => match method {
+            Method::Get => list_versions(app, &AppId::parse(app_id)?).await,
+            Method::Post => create_version(&mut req, app, &AppId::parse(app_id)?).await,
+            _ => http::method_not_allowed(&["GET", "POST"]),
+        },
+        [app_id, "versions", v] => match method {
+            Method::Get => get_version(app, &AppId::parse(app_id)?, version_number(v)?).await,
+            _ => http::method_not_allowed(&["GET"]),
+        },
+        [app_id, "versions", v, "files", path @ ..] => match method {
+            Method::Get | Method::Head => {
+                let (app_id, v) = (AppId::parse(app_id)?, version_number(v)?);
+                let path = FilePath::from_url_segments(path)?;
+                let files = Files::new(app)?;
+                let rec = files.version_file(&app_id, v, &path).await?;
+                serve(&req, &files, &format!("{app_id} v{v} {path}"), &rec).await
+            }
+            _ => http::method_not_allowed(&["GET"]),
+        },
+        [app_id, "versions", a, "diff", b] => match method {
+            Method::Get => {
+                let files = Files::new(app)?;
+                http::ok(&files.diff(&AppId::parse(app_id)?, version_number(a)?, version_number(b)?).await?)
+            }
+            _ => http::method_not_allowed(&["GET"]),
+        },
+        [app_id, "versions", v, "restore"] => match method {
+            Method::Post => {
+                let files = Files::new(app)?;
+                let doc = files.restore(app, &AppId::parse(app_id)?, version_number(v)?).await?;
+                http::json(201, &doc)
+            }
+            _ => http::method_not_allowed(&["POST"]),
+        },
+        [app_id, "versions", v, "archive"] => match method {
+            Method::Get => archive_version(app, &AppId::parse(app_id)?, version_number(v)?).await,
+            _ => http::method_not_allowed(&["GET"]),
+        },
+        _ => Err(Error::NotFound(format!("no route for {method} /api/apps/{}", rest.join("/")))),
+    }
+}
+
+/// `/api/admin/storage/{rest…}`
+pub async fn admin(mut req: Request, app: &App, rest: &[&str]) -> Result<Response> {
+    app.require_api_token(&req)?;
+    let method = req.method();
+    let app_filter = match http::query_param(&req, "app") {
+        Some(a) if !a.is_empty() => Some(AppId::parse(&a)?),
+        _ => None,
+    };
+    let files = || Files::new(app);
+    match (rest, method) {
+        (["migrate"], Method::Post) => {
+            let batch = number_param(&req, "batch", 25, 1, 500)? as u32;
+            let dry_run = flag_param(&req, "dry_run")?;
+            http::ok(&admin::migrate(&files()?, &app.config, app.now_ms, app_filter.as_ref(), batch, dry_run).await?)
+        }
+        (["rollback"], Method::Post) => {
+            let batch = number_param(&req, "batch", 25, 1, 500)? as u32;
+            http::ok(&admin::rollback(&files()?, app_filter.as_ref(), batch).await?)
+        }
+        (["gc"], Method::Post) => {
+            let grace = match http::query_param(&req, "grace_hours") {
+                None => admin::GC_DEFAULT_GRACE_HOURS,
+                Some(g) => g.parse::<f64>().ok().filter(|g| g.is_finite() && *g >= 0.0).ok_or_else(|| {
+                    Error::invalid_field("grace_hours", "must be a number of hours, 0 or more")
+                })?,
+            };
+            let cursor = http::query_param(&req, "cursor").filter(|c| !c.is_empty());
+            http::ok(&admin::gc(&app.blobs()?, &app.meta()?, app.now_ms, grace, cursor).await?)
+        }
+        (["report"], Method::Get) => http::ok(&admin::report(&app.meta()?, &app.config, app_filter.as_ref()).await?),
+        (["import"], Method::Post) => {
+            http::require_json_content_type(&req)?;
+            let body = http::read_body(&mut req, app.config.max_body_bytes).await?;
+            let parsed: admin::ImportRequest =
+                serde_json::from_slice(&body).map_err(|e| Error::bad_request("invalid_json", format!("import body: {e}")))?;
+            http::ok(&admin::import(&files()?, app.now_ms, parsed).await?)
+        }
+        ([op], _) if ["migrate", "rollback", "gc", "import"].contains(op) => http::method_not_allowed(&["POST"]),
+        (["report"], _) => http::method_not_allowed(&["GET"]),
+        _ => Err(Error::NotFound(format!("no route /api/admin/storage/{}", rest.join("/")))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn version_number(raw: &str) -> Result<i64> {
+    raw.parse::<i64>().ok().filter(|v| *v >= 1).ok_or_else(|| Error::invalid_field("version", format!("must be a version number (1, 2, …), got {raw:?}")))
+}
+
+fn number_param(req: &Request, name: &str, default: u64, min: u64, max: u64) -> Result<u64> {
+    match http::query_param(req, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| Error::invalid_field(name, format!("must be a whole number from {min} to {max}"))),
+    }
+}
+
+fn flag_param(req: &Request, name: &str) -> Result<bool> {
+    match http::query_param(req, name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") | Some("0") | Some("false") | Some("no") => Ok(false),
+        Some("1") | Some("true") | Some("yes") => Ok(true),
+        Some(_) => Err(Error::invalid_field(name, "must be true or false")),
+    }
+}
+
+/// An `If-Match`/`If-None-Match` value: a quoted or bare SHA-256 (weak prefix tolerated).
+fn etag_value(raw: &str) -> String {
+    raw.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase()
+}
+
+fn write_condition(req: &Request) -> Result<WriteCondition> {
+    if let Some(m) = http::header(req, "If-Match") {
+        let sha = etag_value(&m);
+        if !content::is_sha256_hex(&sha) {
+            return Err(Error::invalid_field("If-Match", "must be the file's sha256 (its ETag)"));
+        }
+        return Ok(WriteCondition::IfMatch(sha));
+    }
+    match http::header(req, "If-None-Match").map(|v| v.trim().to_string()) {
+        Some(v) if v == "*" => Ok(WriteCondition::IfAbsent),
+        Some(_) => Err(Error::invalid_field("If-None-Match", "only * is supported on writes")),
+        None => Ok(WriteCondition::Any),
+    }
+}
+
+async fn list_apps(app: &App) -> Result<Response> {
+    let rows = repo::apps(&app.meta()?).await?;
+    let apps: Vec<_> = rows
+        .iter()
+        .map(|r| json!({ "app": r.id, "storage_mode": r.storage_mode, "created_at": manifest::iso8601(r.created_at), "updated_at": manifest::iso8601(r.updated_at) }))
+        .collect();
+    http::ok(&json!({ "apps": apps }))
+}
+
+async fn get_app(app: &App, app_id: &AppId) -> Result<Response> {
+    let row = repo::app(&app.meta()?, app_id.as_str()).await?.ok_or_else(|| Error::NotFound(format!("no app {app_id}")))?;
+    let policy = policy_for(&app.config, row.storage_mode.as_deref());
+    http::ok(&json!({
+        "app": row.id,
+        "storage_mode": row.storage_mode,
+        "effective_storage_mode": policy.mode.as_str(),
+        "inline_max_bytes": policy.inline_max,
+        "hybrid_max_bytes": policy.hybrid_max,
+        "created_at": manifest::iso8601(row.created_at),
+        "updated_at": manifest::iso8601(row.updated_at),
+    }))
+}
+
+#[derive(Deserialize)]
+struct AppSettings {
+    /// `database`, `hybrid`, `r2`, or null to follow the global `STORAGE_MODE`.
+    storage_mode: Option<String>,
+}
+
+async fn set_app(req: &mut Request, app: &App, app_id: &AppId) -> Result<Response> {
+    http::require_json_content_type(req)?;
+    let body = http::read_body(req, 64 * 1024).await?;
+    let settings: AppSettings = serde_json::from_slice(&body).map_err(|e| Error::bad_request("invalid_json", format!("body: {e}")))?;
+    let mode = match settings.storage_mode.as_deref() {
+        None => None,
+        Some(m) => Some(StorageMode::parse(m).ok_or_else(|| Error::invalid_field("storage_mode", "must be database, hybrid, r2 or null"))?.as_str()),
+    };
+    app.meta()?.run(repo::set_app_mode(app_id.as_str(), mode, app.now_ms)).await?;
+    get_app(app, app_id).await
+}
+
+async fn list_files(app: &App, app_id: &AppId) -> Result<Response> {
+    let files = repo::list_files(&app.meta()?, app_id.as_str()).await?;
+    let views: Vec<FileView> = files.iter().map(FileView::from).collect();
+    let total: u64 = files.iter().map(|f| f.size_bytes).sum();
+    http::ok(&json!({ "app": app_id.as_str(), "file_count": views.len(), "total_bytes": total, "files": views }))
+}
+
+async fn get_file(req: &Request, app: &App, app_id: &AppId, path: &FilePath) -> Result<Response> {
+    let files = Files::new(app)?;
+    let rec = files.file(app_id, path).await?;
+    serve(req, &files, &format!("{app_id} {path}"), &rec).await
+}
+
+/// Answers with a file's bytes, `ETag` = sha256, and 304 when `If-None-Match` names it.
+async fn serve(req: &Request, files: &Files, what: &str, rec: &FileRecord) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("ETag", &format!("\"{}\"", rec.sha256))?;
+    headers.set("Cache-Control", "no-cache")?;
+    headers.set("X-Content-SHA256", &rec.sha256)?;
+    headers.set("X-R2D1-Storage-Location", rec.storage_location.as_deref().unwrap_or(""))?;
+    if let Some(inm) = http::header(req, "If-None-Match") {
+        if inm.split(',').any(|t| t.trim() == "*" || etag_value(t) == rec.sha256) {
+            return Ok(Response::empty()?.with_status(304).with_headers(headers));
+        }
+    }
+    let (bytes, source): (Vec<u8>, Source) = files.load(what, rec).await?;
+    headers.set("Content-Type", &rec.content_type)?;
+    headers.set("X-R2D1-Source", source.as_str())?;
+    if req.method() == Method::Head {
+        headers.set("Content-Length", &bytes.len().to_string())?;
+        return Ok(Response::empty()?.with_headers(headers));
+    }
+    Ok(Response::from_bytes(bytes)?.with_headers(headers))
+}
+
+fn file_response(status: u16, view: &FileView) -> Result<Response> {
+    let mut resp = http::json(status, view)?;
+    resp.headers_mut().set("ETag", &format!("\"{}\"", view.sha256))?;
+    Ok(resp)
+}
+
+async fn put_file(req: &mut Request, app: &App, app_id: &AppId, path: &FilePath) -> Result<Response> {
+    let condition = write_condition(req)?;
+    let entry_point = flag_param(req, "entry_point")?;
+    let body = http::read_body(req, app.config.max_body_bytes).await?;
+    let files = Files::new(app)?;
+    let (view, created) = files.put_file(app, app_id, path, body, condition, entry_point).await?;
+    file_response(if created { 201 } else { 200 }, &view)
+}
+
+async fn delete_file(req: &Request, app: &App, app_id: &AppId, path: &FilePath) -> Result<Response> {
+    let if_match = match http::header(req, "If-Match") {
+        Some(m) => {
+            let sha = etag_value(&m);
+            if !content::is_sha256_hex(&sha) {
+                return Err(Error::invalid_field("If-Match", "must be the file's sha256 (its ETag)"));
+            }
+            Some(sha)
+        }
+        None => None,
+    };
+    Files::new(app)?.delete_file(app, app_id, path, if_match).await?;
+    Ok(Response::empty()?.with_status(204))
+}
+
+#[derive(Deserialize)]
+struct BatchFile {
+    path: String,
+    content: String,
+    #[serde(default)]
+    encoding: Option<String>,
+    #[serde(default)]
+    entry_point: bool,
+}
+
+#[derive(Deserialize)]
+struct BatchRequest {
+    #[serde(default)]
+    files: Vec<BatchFile>,
+    #[serde(default)]
+    delete: Vec<String>,
+}
+
+async fn batch(req: &mut Request, app: &App, app_id: &AppId) -> Result<Response> {
+    http::require_json_content_type(req)?;
+    let body = http::read_body(req, app.config.max_body_bytes).await?;
+    let parsed: BatchRequest = serde_json::from_slice(&body).map_err(|e| Error::bad_request("invalid_json", format!("batch body: {e}")))?;
+    if parsed.files.len() + parsed.delete.len() > MAX_BATCH_FILES {
+        return Err(Error::invalid_field("files", format!("at most {MAX_BATCH_FILES} files and deletions per batch")));
+    }
+    if parsed.files.is_empty() && parsed.delete.is_empty() {
+        return Err(Error::invalid_field("files", "must not be empty"));
+    }
+    // Validate everything before writing anything.
+    let mut files = Vec::with_capacity(parsed.files.len());
+    let mut seen = std::collections::HashSet::new();
+    for (i, f) in parsed.files.into_iter().enumerate() {
+        let path = FilePath::parse(&f.path)?;
+        if !seen.insert(path.clone()) {
+            return Err(Error::invalid_field(&format!("files[{i}].path"), format!("{path} appears twice")));
+        }
+        let bytes = admin::decode_content(&format!("files[{i}].content"), &f.content, f.encoding.as_deref())?;
+        files.push((path, bytes, f.entry_point));
+    }
+    let mut deletes = Vec::with_capacity(parsed.delete.len());
+    for d in &parsed.delete {
+        let path = FilePath::parse(d)?;
+        if !seen.insert(path.clone()) {
+            return Err(Error::invalid_field("delete", format!("{path} is both written and deleted")));
+        }
+        deletes.push(path);
+    }
+    let deleted: Vec<String> = deletes.iter().map(|d| d.to_string()).collect();
+    let views = Files::new(app)?.put_many(app, app_id, files, deletes).await?;
+    http::ok(&json!({ "app": app_id.as_str(), "files": views, "deleted": deleted }))
+}
+
+async fn list_versions(app: &App, app_id: &AppId) -> Result<Response> {
+    let rows = repo::versions(&app.meta()?, app_id.as_str()).await?;
+    let versions: Vec<_> = rows
+        .iter()
+        .map(|v| {
+            json!({
+                "version_number": v.version_number,
+                "changelog": v.changelog,
+                "environment": v.environment,
+                "storage_strategy": v.storage_strategy,
+                "file_count": v.file_count,
+                "total_bytes": v.total_bytes,
+                "restored_from": v.restored_from,
+                "created_at": manifest::iso8601(v.created_at),
+            })
+        })
+        .collect();
+    http::ok(&json!({ "app": app_id.as_str(), "versions": versions }))
+}
+
+#[derive(Deserialize, Default)]
+struct NewVersionBody {
+    #[serde(default)]
+    changelog: Option<String>,
+    #[serde(default)]
+    environment: Option<String>,
+}
+
+async fn create_version(req: &mut Request, app: &App, app_id: &AppId) -> Result<Response> {
+    http::require_json_content_type(req)?;
+    let body = http::read_body(req, 64 * 1024).await?;
+    let parsed: NewVersionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        NewVersionBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| Error::bad_request("invalid_json", format!("body: {e}")))?
+    };
+    let environment = parsed.environment.unwrap_or_else(|| "development".into());
+    if environment.is_empty() || environment.len() > 64 {
+        return Err(Error::invalid_field("environment", "must be 1-64 characters"));
+    }
+    let changelog = parsed.changelog.unwrap_or_default();
+    if changelog.len() > 16 * 1024 {
+        return Err(Error::invalid_field("changelog", "must be at most 16 KiB"));
+    }
+    let doc = Files::new(app)?.create_version(app, app_id, changelog, environment).await?;
+    http::json(201, &doc)
+}
+
+async fn get_version(app: &App, app_id: &AppId, v: i64) -> Result<Response> {
+    let (doc, from) = Files::new(app)?.manifest(app_id, v).await?;
+    let mut resp = http::ok(&doc)?;
+    resp.headers_mut().set("X-R2D1-Manifest-Source", from)?;
+    Ok(resp)
+}
+
+async fn archive_version(app: &App, app_id: &AppId, v: i64) -> Result<Response> {
+    let files = Files::new(app)?;
+    let (row, contents) = files.version_contents(app_id, v).await?;
+    let top = format!("{app_id}-v{v}");
+    let bytes = archive::tar_gz(&top, &contents, (row.created_at / 1000).max(0) as u64)
+        .map_err(|e| Error::Internal(format!("archive of {app_id} v{v}: {e}")))?;
+    let headers = Headers::new();
+    headers.set("Content-Type", "application/gzip")?;
+    headers.set("Content-Disposition", &format!("attachment; filename=\"{top}.tar.gz\""))?;
+    headers.set("Cache-Control", "no-store")?;
+    Ok(Response::from_bytes(bytes)?.with_headers(headers))
+}
