@@ -65,7 +65,7 @@ const P = QUICK
       restarts: 2,
     };
 // --fleet=N: grow figure 4 to N memories whatever it takes (lifts the time bound by the
-// seeding time; on 2 cores 100,000 take ~13 minutes through the import route).
+// seeding time; on 2 cores 100,000 take ~7 minutes through the import route).
 const FLEET = opt("fleet", null);
 if (FLEET) {
   P.fleetLarge = Number(FLEET);
