@@ -17,9 +17,29 @@ out=${R2D1_OUT:-build}
 stamp="$out/.r2d1-build"
 want="profile=$profile features=$features"
 
+# The dashboard (web/) bundled by esbuild into $out/web, which Workers static assets serve
+# (wrangler.toml [assets]). Everything is bundled here: the page loads nothing from a CDN.
+# Takes well under a second; skipped when $out/web is newer than every web input.
+build_web() {
+  local web="$out/web" webstamp="$out/.r2d1-web"
+  if [ -f "$webstamp" ] && [ -d "$web" ] && [ -z "$(find web scripts/build.sh -newer "$webstamp" -print -quit)" ]; then
+    return 0
+  fi
+  rm -rf "$web"
+  mkdir -p "$web"
+  node_modules/.bin/esbuild web/app.js web/style.css --bundle --minify --format=esm --target=es2020 \
+    --outdir="$web" --log-level=warning >&2
+  cp web/index.html "$web/index.html"
+  touch "$webstamp"
+  local gz
+  gz=$(cat "$web/index.html" "$web/app.js" "$web/style.css" | gzip -9 | wc -c)
+  echo "build: dashboard bundled into $web ($((gz / 1024)) KiB gzipped)" >&2
+}
+
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$out/entry.mjs" ] &&
   [ -z "$(find src Cargo.toml Cargo.lock scripts/build.sh scripts/strip-wasm-names.mjs -newer "$stamp" -print -quit)" ]; then
   echo "build: $out/ is up to date ($want)" >&2
+  build_web
   exit 0
 fi
 
@@ -41,6 +61,7 @@ started=$(date +%s)
 worker-build "${args[@]}" >&2
 [ "$profile" = release ] && node scripts/strip-wasm-names.mjs "$out/index_bg.wasm"
 cp src/js/entry.mjs "$out/entry.mjs"
+build_web
 echo "$want" >"$stamp"
 
 wasm="$out/index_bg.wasm"

@@ -18,6 +18,16 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error || { echo "npm ci failed"; exit 1; }
 fi
 
+# --- a browser for the dashboard tests -------------------------------------------------
+# Playwright (playwright-core) drives Debian's chromium; Playwright's own browser downloads do
+# not work without internet. The emoji font only makes the screenshots look right.
+if [ ! -x /usr/bin/chromium ] && [ -z "${R2D1_CHROMIUM:-}" ]; then
+  echo "== installing chromium (apt-get)"
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null ||
+    echo "chromium could not be installed: the dashboard tests will fail"
+fi
+
 # --- host unit tests (the pure core) ----------------------------------------------------
 echo "== cargo test (host)"
 cargo test --locked 2>&1 | tee "$logdir/cargo.log"

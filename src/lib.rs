@@ -11,6 +11,7 @@ pub mod consistency;
 pub mod error;
 pub mod faults;
 pub mod files;
+pub mod live;
 pub mod omi;
 pub mod store;
 

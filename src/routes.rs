@@ -5,7 +5,7 @@ use worker::{Context, Env, Method, Request, Response};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::{self, App};
-use crate::{admin, faults, files, health, omi};
+use crate::{admin, faults, files, health, live, omi};
 
 pub fn read_config(env: &Env) -> Result<Config> {
     Config::from_lookup(|name| {
@@ -42,6 +42,7 @@ async fn dispatch(req: Request, app: App) -> Result<Response> {
         ["api", "admin", "consistency", ..] => admin::dispatch(req, &app, &segments[2..]).await,
         ["api", "apps", rest @ ..] => files::routes::apps(req, &app, rest).await,
         ["api", "admin", "storage", rest @ ..] => files::routes::admin(req, &app, rest).await,
+        ["api", "live", rest @ ..] => live::dispatch(req, &app, rest).await,
         // Test builds only: proves a panic becomes a 500 JSON error and the isolate recovers.
         ["api", "__test", "panic"] if faults::ENABLED => panic!("deliberate panic for the tests"),
         _ => Err(Error::NotFound(format!("no route for {method} {path}"))),

@@ -328,6 +328,9 @@ test("the per-uid webhook rate limit answers 429 with Retry-After, and other uid
     // unauthenticated requests do not use up the budget
     await expectError(await postMemory(limited, "calm", makeMemory(), { token: "wrong" }), 401, "unauthorized");
     assert.equal(await dbCount(limited, "SELECT COUNT(*) FROM omi_memories WHERE user_id = 'busy'"), 3);
+    // the refused delivery's objects (written alongside the limiter check) are gone again
+    assert.equal((await listKeys(limited.bucket, "mobil3-mentorships/by-user/busy/")).length, 3);
+    assert.equal((await listKeys(limited.bucket, "mobil3-mentorships/all/")).filter((k) => k.includes("/busy-")).length, 3);
   } finally {
     await limited.dispose();
   }

@@ -79,6 +79,7 @@ async fn import_line(app: &App, repo: &OmiRepo, blobs: &BlobStore, default_uid: 
         repo,
         app.config.write_daily_copy,
         Incoming { uid: uid.to_string(), body, memory, received_ms, delivery_id: None, kind: "import" },
+        async { Ok(()) },
     )
     .await?;
     Ok(stored.duplicate)

@@ -4,7 +4,8 @@
 //! Idempotency is data, not a check-then-write race: objects are written create-only under
 //! keys no one else uses, and the version row's UNIQUE (uid, memory id, sha256) decides which
 //! of several concurrent deliveries of the same content wins; losers delete the objects they
-//! wrote and answer `duplicate`. If the D1 write fails after the R2 write, the object stays
+//! wrote and answer `duplicate`. The duplicate check that usually settles a re-delivery runs
+//! beside the R2 writes rather than before them, so a new memory does not wait for it. If the D1 write fails after the R2 write, the object stays
 //! (the client gets a 5xx and Omi retries); the reconciliation job indexes such an object or,
 //! when a later delivery already stored the same content, removes it.
 
@@ -44,14 +45,11 @@ fn duplicate_of(v: VersionRow) -> Stored {
     Stored { version: v.version, duplicate: true, r2_key: v.r2_key }
 }
 
-pub async fn store_memory(blobs: &BlobStore, repo: &OmiRepo, write_daily_copy: bool, inc: Incoming) -> Result<Stored> {
-    let digest: [u8; 32] = Sha256::digest(&inc.body).into();
-    let sha = hex::encode(digest);
+/// Writes the memory's objects under keys no one else uses: create-only, and since keys carry
+/// the received millisecond, a key already taken (two deliveries in one millisecond) moves to
+/// the next one. On failure nothing this call wrote is left behind (as far as R2 lets us).
+async fn write_objects(blobs: &BlobStore, inc: &Incoming, write_daily_copy: bool, sha: &str, digest: [u8; 32]) -> Result<(String, Option<String>, i64)> {
     let id = inc.memory.id.as_str();
-    if let Some(existing) = repo.find_existing(&inc.uid, id, &sha, inc.delivery_id.as_deref()).await? {
-        return Ok(duplicate_of(existing));
-    }
-
     let meta = |ts: i64| BlobMeta {
         content_type: Some("application/json".into()),
         content_encoding: None,
@@ -60,16 +58,13 @@ pub async fn store_memory(blobs: &BlobStore, repo: &OmiRepo, write_daily_copy: b
             ("memoryId".to_string(), id.to_string()),
             ("timestamp".to_string(), ts.to_string()),
             ("type".to_string(), inc.kind.to_string()),
-            ("sha256".to_string(), sha.clone()),
+            ("sha256".to_string(), sha.to_string()),
             ("writer".to_string(), "r2d1".to_string()),
         ]),
         sha256: Some(digest),
     };
-
-    // Keys carry the received millisecond; two deliveries of one memory in the same
-    // millisecond would share it, so a taken key moves to the next millisecond.
     let mut ts = inc.received_ms;
-    let (key, daily) = loop {
+    loop {
         if ts > inc.received_ms + 16 {
             return Err(Error::Conflict(format!("memory {id} is being delivered many times at once; retry")));
         }
@@ -79,25 +74,72 @@ pub async fn store_memory(blobs: &BlobStore, repo: &OmiRepo, write_daily_copy: b
         let (main, copy) = match &daily {
             Some(d) => {
                 let (main, copy) = futures_util::join!(main_put, blobs.put_create_only(d, inc.body.clone(), meta(ts)));
-                (main?, Some(copy?))
+                (main, Some(copy))
             }
-            None => (main_put.await?, None),
+            None => (main_put.await, None),
         };
-        match (main, copy) {
-            (PutOutcome::Created, None | Some(PutOutcome::Created)) => break (key, daily),
-            (main, copy) => {
-                let mut ours = Vec::new();
-                if main == PutOutcome::Created {
-                    ours.push(key);
-                }
-                if let (Some(PutOutcome::Created), Some(d)) = (copy, daily) {
-                    ours.push(d);
-                }
+        let mut ours = Vec::new();
+        if matches!(main, Ok(PutOutcome::Created)) {
+            ours.push(key.clone());
+        }
+        if let (Some(Ok(PutOutcome::Created)), Some(d)) = (&copy, &daily) {
+            ours.push(d.clone());
+        }
+        match (main, copy.transpose()) {
+            (Ok(PutOutcome::Created), Ok(None | Some(PutOutcome::Created))) => return Ok((key, daily, ts)),
+            (Ok(_), Ok(_)) => {
                 blobs.delete_many(ours).await?;
                 ts += 1;
             }
+            (Err(e), _) | (_, Err(e)) => {
+                let _ = blobs.delete_many(ours).await;
+                return Err(e);
+            }
         }
+    }
+}
+
+/// Stores one memory. `admission` (the rate limiter) runs alongside the duplicate check and
+/// the R2 writes: the three are independent, so a new memory costs one R2 round trip and one
+/// D1 read side by side, then the D1 batch. The price is that a duplicate or a refused
+/// delivery writes objects it then deletes — cheaper than making every new memory wait for a
+/// D1 read before it may touch R2.
+pub async fn store_memory(
+    blobs: &BlobStore,
+    repo: &OmiRepo,
+    write_daily_copy: bool,
+    inc: Incoming,
+    admission: impl std::future::Future<Output = Result<()>>,
+) -> Result<Stored> {
+    let digest: [u8; 32] = Sha256::digest(&inc.body).into();
+    let sha = hex::encode(digest);
+    let id = inc.memory.id.as_str();
+
+    let (admitted, existing, written) = futures_util::join!(
+        admission,
+        repo.find_existing(&inc.uid, id, &sha, inc.delivery_id.as_deref()),
+        write_objects(blobs, &inc, write_daily_copy, &sha, digest),
+    );
+    let discard = |written: &Result<(String, Option<String>, i64)>| match written {
+        Ok((key, daily, _)) => std::iter::once(key.clone()).chain(daily.clone()).collect(),
+        Err(_) => Vec::new(),
     };
+    if let Err(e) = admitted {
+        blobs.delete_many(discard(&written)).await?;
+        return Err(e);
+    }
+    match existing {
+        Ok(Some(existing)) => {
+            blobs.delete_many(discard(&written)).await?;
+            return Ok(duplicate_of(existing));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            blobs.delete_many(discard(&written)).await?;
+            return Err(e);
+        }
+    }
+    let (key, daily, ts) = written?;
 
     faults::trip("omi.after_put")?;
     let winner = repo

@@ -2,17 +2,28 @@
 //! analytics, transcripts and day summaries.
 
 use futures_util::future::join_all;
+use serde::Serialize;
 use serde_json::{json, Value};
 use worker::{Headers, Request, Response};
 
 use super::ingest::sha256_hex;
 use super::key_part;
 use super::query::{daily_range, logs_query, Params};
-use super::render::{day_series, iso, log_entry};
+use super::render::{day_series, iso, log_entry, LogEntry};
 use super::repo::OmiRepo;
 use crate::error::{Error, Result};
 use crate::http::{self, App};
 use crate::store::BlobStore;
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogsPage<'a> {
+    success: bool,
+    logs: Vec<LogEntry<'a>>,
+    source: &'static str,
+    total: i64,
+    next_cursor: Option<String>,
+}
 
 fn params(req: &Request) -> Params {
     Params::new(http::query_pairs(req))
@@ -39,15 +50,15 @@ pub async fn list(req: &Request, app: &App) -> Result<Response> {
     } else {
         None
     };
-    let mut logs: Vec<Value> = rows.iter().map(log_entry).collect();
+    let mut logs: Vec<LogEntry> = rows.iter().map(log_entry).collect();
     if q.full {
         let blobs = app.blobs()?;
         let bodies = join_all(rows.iter().map(|r| stored_bytes(&blobs, &r.r2_key, &r.sha256))).await;
         for (entry, body) in logs.iter_mut().zip(bodies) {
-            entry["memory"] = serde_json::from_slice(&body?).unwrap_or(Value::Null);
+            entry.memory = Some(serde_json::from_slice(&body?).unwrap_or(Value::Null));
         }
     }
-    http::ok(&json!({ "success": true, "logs": logs, "source": "r2", "total": total, "nextCursor": next_cursor }))
+    http::ok(&LogsPage { success: true, logs, source: "r2", total, next_cursor })
 }
 
 /// `GET /api/omi/logs/{uid}/{memoryId}[?version=n]`: the stored JSON, byte for byte.

@@ -1,5 +1,6 @@
 //! How index rows look to clients: JSON log entries, CSV records, day series. Pure.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::repo::LogRow;
@@ -12,30 +13,68 @@ pub fn day(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%d").to_string()
 }
 
-pub fn log_entry(r: &LogRow) -> Value {
-    json!({
-        "userId": r.user_id,
-        "memoryId": r.memory_id,
-        "version": r.version,
-        "createdAt": iso(r.created_at),
-        "startedAt": r.started_at.map(iso),
-        "finishedAt": r.finished_at.map(iso),
-        "durationSeconds": r.duration_seconds,
-        "title": r.title,
-        "overview": r.overview,
-        "emoji": r.emoji,
-        "category": r.category,
-        "language": r.language,
-        "source": r.source,
-        "discarded": r.discarded != 0,
-        "segmentCount": r.segment_count,
-        "wordCount": r.word_count,
-        "actionItems": { "total": r.action_items_total, "open": r.action_items_open },
-        "r2Key": r.r2_key,
-        "sha256": r.sha256,
-        "sizeBytes": r.size_bytes,
-        "receivedAt": iso(r.received_at),
-    })
+/// A log entry as the API shows it (camelCase, ISO times). Serialised straight from the row:
+/// no intermediate JSON tree on the hot path.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry<'a> {
+    pub user_id: &'a str,
+    pub memory_id: &'a str,
+    pub version: i64,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub title: Option<&'a str>,
+    pub overview: Option<&'a str>,
+    pub emoji: Option<&'a str>,
+    pub category: &'a str,
+    pub language: Option<&'a str>,
+    pub source: Option<&'a str>,
+    pub discarded: bool,
+    pub segment_count: i64,
+    pub word_count: i64,
+    pub action_items: ActionItems,
+    pub r2_key: &'a str,
+    pub sha256: &'a str,
+    pub size_bytes: i64,
+    pub received_at: String,
+    /// The stored memory itself (`full=1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Value>,
+}
+
+#[derive(Serialize)]
+pub struct ActionItems {
+    pub total: i64,
+    pub open: i64,
+}
+
+pub fn log_entry(r: &LogRow) -> LogEntry<'_> {
+    LogEntry {
+        user_id: &r.user_id,
+        memory_id: &r.memory_id,
+        version: r.version,
+        created_at: iso(r.created_at),
+        started_at: r.started_at.map(iso),
+        finished_at: r.finished_at.map(iso),
+        duration_seconds: r.duration_seconds,
+        title: r.title.as_deref(),
+        overview: r.overview.as_deref(),
+        emoji: r.emoji.as_deref(),
+        category: &r.category,
+        language: r.language.as_deref(),
+        source: r.source.as_deref(),
+        discarded: r.discarded != 0,
+        segment_count: r.segment_count,
+        word_count: r.word_count,
+        action_items: ActionItems { total: r.action_items_total, open: r.action_items_open },
+        r2_key: &r.r2_key,
+        sha256: &r.sha256,
+        size_bytes: r.size_bytes,
+        received_at: iso(r.received_at),
+        memory: None,
+    }
 }
 
 pub const CSV_HEADER: &[&str] = &[

@@ -240,10 +240,12 @@ impl OmiRepo {
 
     /// A page of logs and the total matching the filters, from one consistent snapshot.
     pub async fn logs(&self, q: &LogsQuery) -> Result<(Vec<LogRow>, i64)> {
-        let mut results = self.meta.batch_rows::<Value>(vec![logs_page(q), logs_count(q)]).await?;
-        let count: Vec<Count> = serde_json::from_value(Value::Array(results.pop().unwrap_or_default()))?;
-        let rows: Vec<LogRow> = serde_json::from_value(Value::Array(results.pop().unwrap_or_default()))?;
-        Ok((rows, count.first().map(|c| c.n).unwrap_or(0)))
+        let results = self.meta.batch_results(vec![logs_page(q), logs_count(q)]).await?;
+        let (Some(page), Some(count)) = (results.first(), results.get(1)) else {
+            return Err(crate::error::Error::Internal("D1 batch returned fewer results than statements".into()));
+        };
+        let count: Vec<Count> = count.rows()?;
+        Ok((page.rows()?, count.first().map(|c| c.n).unwrap_or(0)))
     }
 
     /// A page without the count (export).

@@ -8,6 +8,7 @@ use worker::{Request, Response};
 use super::ingest::{sha256_hex, store_memory, Incoming};
 use super::keys::{check_key_part, day_summary_key, transcript_key};
 use super::payload::{memory_from_value, parse_json, parse_time, transcript_batch_from_value};
+use super::render;
 use super::repo::OmiRepo;
 use super::signature;
 use crate::auth;
@@ -55,15 +56,20 @@ async fn read_webhook(req: &mut Request, app: &App) -> Result<(String, Vec<u8>)>
     http::require_json_content_type(req)?;
     let body = http::read_body(req, app.config.max_body_bytes).await?;
     check_signature(app, req, &uid, &body)?;
-    // Counted only once the sender proved it holds the secret: strangers cannot use up a
-    // mentor's budget.
-    if !limiter::allow(&app.env, &format!("omi:{uid}")).await? {
-        return Err(Error::TooManyRequests {
+    Ok((uid, body))
+}
+
+/// The per-uid rate limit. Called only once the sender proved it holds the secret, so
+/// strangers cannot use up a mentor's budget.
+async fn admit(app: &App, uid: &str) -> Result<()> {
+    if limiter::allow(&app.env, &format!("omi:{uid}")).await? {
+        Ok(())
+    } else {
+        Err(Error::TooManyRequests {
             message: format!("too many webhook deliveries for uid {uid}; retry after a minute"),
             retry_after_secs: 60,
-        });
+        })
     }
-    Ok((uid, body))
 }
 
 fn delivery_id(req: &Request) -> Result<Option<String>> {
@@ -82,14 +88,22 @@ pub async fn memory(mut req: Request, app: &App) -> Result<Response> {
     let repo = OmiRepo::new(app.meta()?);
     let blobs = app.blobs()?;
     let memory_id = memory.id.clone();
+    let event = json!({
+        "type": "memory", "userId": uid, "memoryId": memory_id, "title": memory.title, "emoji": memory.emoji,
+        "category": memory.category, "discarded": memory.discarded, "createdAt": render::iso(memory.created_ms),
+    });
     let stored = store_memory(
         &blobs,
         &repo,
         app.config.write_daily_copy,
         Incoming { uid: uid.clone(), body, memory, received_ms: app.now_ms, delivery_id, kind: "memory_created" },
+        admit(app, &uid),
     )
     .await?;
 
+    if !stored.duplicate {
+        crate::live::announce(app, event);
+    }
     let mut storage = json!({ "r2Key": stored.r2_key });
     if let Some(base) = &app.config.r2_public_url {
         storage["publicUrl"] = json!(format!("{base}/{}", stored.r2_key));
@@ -109,6 +123,7 @@ pub async fn memory(mut req: Request, app: &App) -> Result<Response> {
 /// real-time segments, appended to its session. A re-sent identical batch is stored once.
 pub async fn transcript(mut req: Request, app: &App) -> Result<Response> {
     let (uid, body) = read_webhook(&mut req, app).await?;
+    admit(app, &uid).await?;
     let batch = transcript_batch_from_value(parse_json(&body)?)?;
     let session = match batch.session_id.or_else(|| http::query_param(&req, "session_id")) {
         Some(s) => {
@@ -156,6 +171,7 @@ pub async fn transcript(mut req: Request, app: &App) -> Result<Response> {
 /// the day of `created_at`, else today.
 pub async fn day_summary(mut req: Request, app: &App) -> Result<Response> {
     let (uid, body) = read_webhook(&mut req, app).await?;
+    admit(app, &uid).await?;
     let value = parse_json(&body)?;
     let obj = value.as_object().ok_or_else(|| Error::bad_request("invalid_json", "body must be a JSON object"))?;
     let summary = obj.get("summary_json").filter(|v| !v.is_null()).ok_or_else(|| Error::bad_request("missing_field", "summary_json: is required"))?;

@@ -178,6 +178,18 @@ impl MetaStore {
         Ok(results.iter().map(run_info).collect())
     }
 
+    /// Runs the statements as one batch (one round trip, one snapshot) and hands back each
+    /// result to be read as its own row type.
+    pub async fn batch_results(&self, stmts: Vec<Statement>) -> Result<Vec<Rows>> {
+        if stmts.is_empty() {
+            return Ok(Vec::new());
+        }
+        crate::faults::trip("d1.read")?;
+        let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<Result<Vec<_>>>()?;
+        let results = self.db.batch(prepared).await.map_err(|e| d1_error(&stmts[0].sql, e))?;
+        Ok(results.into_iter().map(Rows).collect())
+    }
+
     /// Like [`batch`](Self::batch) but returns each statement's rows: for writes that end by
     /// reading what they decided, and for reads that must see one consistent snapshot.
     pub async fn batch_rows<T: DeserializeOwned>(&self, stmts: Vec<Statement>) -> Result<Vec<Vec<T>>> {
@@ -188,6 +200,16 @@ impl MetaStore {
         let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<Result<Vec<_>>>()?;
         let results = self.db.batch(prepared).await.map_err(|e| d1_error(&stmts[0].sql, e))?;
         results.iter().map(|r| r.results::<T>().map_err(|e| d1_error(&stmts[0].sql, e))).collect()
+    }
+}
+
+/// One statement's result from [`MetaStore::batch_results`], read into whatever row type that
+/// statement returns.
+pub struct Rows(worker::D1Result);
+
+impl Rows {
+    pub fn rows<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
+        self.0.results::<T>().map_err(|e| Error::Storage(format!("D1 rows: {e}")))
     }
 }
 

@@ -71,6 +71,9 @@ export async function startWorker({ bindings = {}, migrate = true, webhookLimit 
     d1Databases: ["DB"],
     // The production limit is in wrangler.toml; tests that are not about it must not hit it.
     ratelimits: { WEBHOOK_LIMITER: { simple: { limit: webhookLimit, period: 60 } } },
+    durableObjects: { LIVE: "LiveHub" },
+    // The dashboard, as wrangler.toml's [assets] serves it; other paths reach the worker.
+    assets: { directory: join(build, "web"), routerConfig: { has_user_worker: true } },
     bindings: { API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN, ...bindings },
     cf: false,
   });
