@@ -4,8 +4,7 @@
 //! Idempotency is data, not a check-then-write race: objects are written create-only under
 //! keys no one else uses, and the version row's UNIQUE (uid, memory id, sha256) decides which
 //! of several concurrent deliveries of the same content wins; losers delete the objects they
-//! wrote and answer `duplicate`. The duplicate check that usually settles a re-delivery runs
-//! beside the R2 writes rather than before them, so a new memory does not wait for it. If the D1 write fails after the R2 write, the object stays
+//! wrote and answer `duplicate`. If the D1 write fails after the R2 write, the object stays
 //! (the client gets a 5xx and Omi retries); the reconciliation job indexes such an object or,
 //! when a later delivery already stored the same content, removes it.
 
@@ -99,11 +98,7 @@ async fn write_objects(blobs: &BlobStore, inc: &Incoming, write_daily_copy: bool
     }
 }
 
-/// Stores one memory. `admission` (the rate limiter) runs alongside the duplicate check and
-/// the R2 writes: the three are independent, so a new memory costs one R2 round trip and one
-/// D1 read side by side, then the D1 batch. The price is that a duplicate or a refused
-/// delivery writes objects it then deletes — cheaper than making every new memory wait for a
-/// D1 read before it may touch R2.
+/// Stores one memory. `admission` (the rate limiter) runs alongside the duplicate check.
 pub async fn store_memory(
     blobs: &BlobStore,
     repo: &OmiRepo,
@@ -115,31 +110,16 @@ pub async fn store_memory(
     let sha = hex::encode(digest);
     let id = inc.memory.id.as_str();
 
-    let (admitted, existing, written) = futures_util::join!(
-        admission,
-        repo.find_existing(&inc.uid, id, &sha, inc.delivery_id.as_deref()),
-        write_objects(blobs, &inc, write_daily_copy, &sha, digest),
-    );
-    let discard = |written: &Result<(String, Option<String>, i64)>| match written {
-        Ok((key, daily, _)) => std::iter::once(key.clone()).chain(daily.clone()).collect(),
-        Err(_) => Vec::new(),
-    };
-    if let Err(e) = admitted {
-        blobs.delete_many(discard(&written)).await?;
-        return Err(e);
+    // The rate limit and the duplicate check are independent reads: one round trip for both.
+    // The R2 writes wait for them, so a re-delivery (Omi's retries, a re-sync) costs one D1
+    // read and writes nothing.
+    let (admitted, existing) =
+        futures_util::join!(admission, repo.find_existing(&inc.uid, id, &sha, inc.delivery_id.as_deref()));
+    admitted?;
+    if let Some(existing) = existing? {
+        return Ok(duplicate_of(existing));
     }
-    match existing {
-        Ok(Some(existing)) => {
-            blobs.delete_many(discard(&written)).await?;
-            return Ok(duplicate_of(existing));
-        }
-        Ok(None) => {}
-        Err(e) => {
-            blobs.delete_many(discard(&written)).await?;
-            return Err(e);
-        }
-    }
-    let (key, daily, ts) = written?;
+    let (key, daily, ts) = write_objects(blobs, &inc, write_daily_copy, &sha, digest).await?;
 
     faults::trip("omi.after_put")?;
     let winner = repo
