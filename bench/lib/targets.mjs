@@ -38,6 +38,8 @@ const SPECS = {
       // r2d1's per-uid webhook limiter stays on (its cost is part of ingest) with a limit the
       // load cannot reach: the baselines have none.
       ratelimits: { WEBHOOK_LIMITER: { simple: { limit: 10_000_000, period: 60 } } },
+      // As deployed: every new memory is announced to the dashboards' hub (after the response).
+      durableObjects: { LIVE: "LiveHub" },
     }),
     migrate: (db) => applyMigrations(db),
   },
