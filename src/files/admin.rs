@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::http::App;
 
 use super::content::{self, FileType};
-use super::manifest::{self, Action, FileState, Manifest, ManifestFile};
+use super::manifest::{self, Action, FileState, Manifest};
 use super::path::{AppId, FilePath};
 use super::repo::{self, Holder, MovableRow, NewFile, NewVersion};
 use super::report::{self, Facts, TierCount, Tiers};
@@ -467,28 +467,20 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
             continue;
         }
         let created_at = timestamp(&v.created_at, now_ms);
-        let (file_count, total_bytes) = manifest::totals(&planned);
         let by_path: BTreeMap<&str, &NewFile> = new_files.iter().map(|f| (f.path.as_str(), f)).collect();
-        let doc = Manifest {
-            app: app_id.to_string(),
-            version_number: v.version_number,
-            changelog: v.changelog.clone().unwrap_or_default(),
-            environment: v.environment.clone().unwrap_or_else(|| "production".into()),
-            created_at: manifest::iso8601(created_at),
-            restored_from: None,
-            file_count,
-            total_bytes,
-            files: planned
-                .iter()
-                .map(|p| ManifestFile {
-                    path: p.path.clone(),
-                    action: p.action,
-                    sha256: p.sha256.clone(),
-                    size_bytes: p.size_bytes,
-                    storage_location: by_path.get(p.path.as_str()).map(|f| f.location.as_str().to_string()),
-                })
-                .collect(),
-        };
+        let doc = Manifest::build(
+            manifest::VersionHeader {
+                app: app_id.to_string(),
+                version_number: v.version_number,
+                changelog: v.changelog.clone().unwrap_or_default(),
+                environment: v.environment.clone().unwrap_or_else(|| "production".into()),
+                created_ms: created_at,
+                restored_from: None,
+            },
+            &planned,
+            |path| by_path.get(path).map(|f| f.location.as_str().to_string()),
+        );
+        let (file_count, total_bytes) = (doc.file_count, doc.total_bytes);
         let bytes = doc.to_bytes();
         let (snapshot, inline) = if Manifest::fits_inline(&bytes) {
             (None, Some(String::from_utf8(bytes.clone()).expect("JSON is UTF-8")))

@@ -111,7 +111,43 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
 }
 
+/// What describes a version besides its files.
+pub struct VersionHeader {
+    pub app: String,
+    pub version_number: i64,
+    pub changelog: String,
+    pub environment: String,
+    pub created_ms: i64,
+    pub restored_from: Option<i64>,
+}
+
 impl Manifest {
+    /// The manifest of a planned version; `location` says where a kept file's content lives
+    /// (deleted lines have none).
+    pub fn build(header: VersionHeader, planned: &[Planned], location: impl Fn(&str) -> Option<String>) -> Manifest {
+        let (file_count, total_bytes) = totals(planned);
+        Manifest {
+            app: header.app,
+            version_number: header.version_number,
+            changelog: header.changelog,
+            environment: header.environment,
+            created_at: iso8601(header.created_ms),
+            restored_from: header.restored_from,
+            file_count,
+            total_bytes,
+            files: planned
+                .iter()
+                .map(|p| ManifestFile {
+                    path: p.path.clone(),
+                    action: p.action,
+                    sha256: p.sha256.clone(),
+                    size_bytes: p.size_bytes,
+                    storage_location: if p.action == Action::Deleted { None } else { location(&p.path) },
+                })
+                .collect(),
+        }
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a manifest always serialises")
     }

@@ -406,27 +406,19 @@ impl Files {
         before: Vec<crate::store::Statement>,
         source: LineSource,
     ) -> Result<Manifest> {
-        let (file_count, total_bytes) = manifest::totals(planned);
-        let doc = Manifest {
-            app: app_id.to_string(),
-            version_number: number,
-            changelog: changelog.clone(),
-            environment: environment.clone(),
-            created_at: manifest::iso8601(app.now_ms),
-            restored_from,
-            file_count,
-            total_bytes,
-            files: planned
-                .iter()
-                .map(|p| ManifestFile {
-                    path: p.path.clone(),
-                    action: p.action,
-                    sha256: p.sha256.clone(),
-                    size_bytes: p.size_bytes,
-                    storage_location: (p.action != Action::Deleted).then(|| locations.get(p.path.as_str()).unwrap_or(&"").to_string()),
-                })
-                .collect(),
-        };
+        let doc = Manifest::build(
+            manifest::VersionHeader {
+                app: app_id.to_string(),
+                version_number: number,
+                changelog: changelog.clone(),
+                environment: environment.clone(),
+                created_ms: app.now_ms,
+                restored_from,
+            },
+            planned,
+            |path| Some(locations.get(path).unwrap_or(&"").to_string()),
+        );
+        let (file_count, total_bytes) = (doc.file_count, doc.total_bytes);
         let bytes = doc.to_bytes();
         let manifest_sha256 = content::sha256_hex(&bytes);
         let (snapshot, inline) = if Manifest::fits_inline(&bytes) {

@@ -190,16 +190,10 @@ impl MetaStore {
         Ok(results.into_iter().map(Rows).collect())
     }
 
-    /// Like [`batch`](Self::batch) but returns each statement's rows: for writes that end by
-    /// reading what they decided, and for reads that must see one consistent snapshot.
+    /// Like [`batch`](Self::batch) but returns each statement's rows, all of one type: for
+    /// writes that end by reading what they decided, and for reads that must see one snapshot.
     pub async fn batch_rows<T: DeserializeOwned>(&self, stmts: Vec<Statement>) -> Result<Vec<Vec<T>>> {
-        if stmts.is_empty() {
-            return Ok(Vec::new());
-        }
-        crate::faults::trip("d1.batch")?;
-        let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<Result<Vec<_>>>()?;
-        let results = self.db.batch(prepared).await.map_err(|e| d1_error(&stmts[0].sql, e))?;
-        results.iter().map(|r| r.results::<T>().map_err(|e| d1_error(&stmts[0].sql, e))).collect()
+        self.batch_results(stmts).await?.iter().map(Rows::rows).collect()
     }
 }
 
