@@ -13,6 +13,15 @@ pub struct Entry {
     pub sha256: Option<String>,
 }
 
+impl Entry {
+    /// Entries from D1 rows that carry the key in column `key` and the hash in `sha256`.
+    pub fn from_rows(rows: &[serde_json::Value], key: &str) -> Vec<Entry> {
+        rows.iter()
+            .filter_map(|v| Some(Entry { key: v[key].as_str()?.to_string(), sha256: v["sha256"].as_str().map(str::to_string) }))
+            .collect()
+    }
+}
+
 /// How many offending keys a report lists (the counts are always complete).
 const SAMPLE: usize = 20;
 

@@ -116,6 +116,12 @@ impl From<serde_json::Error> for Error {
     }
 }
 
+impl From<Error> for worker::Error {
+    fn from(e: Error) -> Self {
+        worker::Error::RustError(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,11 +140,5 @@ mod tests {
         let e = Error::invalid_field("uid", "must be 1-128 characters");
         assert_eq!(e.status(), 400);
         assert_eq!(e.body()["error"]["message"], "uid: must be 1-128 characters");
-    }
-}
-
-impl From<Error> for worker::Error {
-    fn from(e: Error) -> Self {
-        worker::Error::RustError(e.to_string())
     }
 }

@@ -142,7 +142,7 @@ pub fn logs_count(q: &LogsQuery) -> Statement {
 ///    ignored, which is what makes concurrent re-deliveries safe);
 /// 2. the index row, only from the version row this call inserted, and only if it is newer
 ///    than what the index holds;
-/// 3–4. the search entry for the index row, if the index now points at this object;
+/// 3. and 4. the search entry for the index row, if the index now points at this object;
 /// 5. the delivery id, if any;
 /// 6. which version of this content won (ours, or one stored concurrently).
 pub fn record_version(v: &NewVersion) -> Vec<Statement> {
@@ -512,13 +512,22 @@ impl OmiRepo {
     /// keys of every version, to delete after the rows are gone.
     pub async fn delete_memories(&self, rows: &[LogRow]) -> Result<Vec<String>> {
         let mut keys = Vec::new();
+        // D1 binds at most 100 parameters per statement: the version keys in chunks of seqs.
+        for chunk in rows.chunks(90) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+            let mut s = Statement::new(format!(
+                "SELECT v.r2_key, v.daily_key FROM omi_memory_versions v JOIN omi_memories m \
+                   ON v.user_id = m.user_id AND v.memory_id = m.memory_id WHERE m.seq IN ({})",
+                placeholders.join(", ")
+            ));
+            for r in chunk {
+                s = s.bind(r.seq);
+            }
+            let versions: Vec<KeyRow> = self.meta.all(s).await?;
+            keys.extend(versions.into_iter().flat_map(|v| std::iter::once(v.r2_key).chain(v.daily_key)));
+        }
         let mut stmts = Vec::new();
         for r in rows {
-            let versions: Vec<KeyRow> = self
-                .meta
-                .all(stmt!("SELECT r2_key, daily_key FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2", r.user_id.as_str(), r.memory_id.as_str()))
-                .await?;
-            keys.extend(versions.into_iter().flat_map(|v| std::iter::once(v.r2_key).chain(v.daily_key)));
             stmts.push(stmt!("DELETE FROM omi_memories_fts WHERE rowid = ?1", r.seq));
             stmts.push(stmt!("DELETE FROM omi_memories WHERE seq = ?1", r.seq));
             stmts.push(stmt!("DELETE FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2", r.user_id.as_str(), r.memory_id.as_str()));
