@@ -38,12 +38,6 @@ pub async fn get(app: &App) -> Result<Response> {
     };
     let d1 = schema_version.is_some();
     let healthy = r2 && d1;
-    let body = Health {
-        status: if healthy { "ok" } else { "degraded" },
-        version: env!("CARGO_PKG_VERSION"),
-        r2,
-        d1,
-        schema_version,
-    };
+    let body = Health { status: if healthy { "ok" } else { "degraded" }, version: env!("CARGO_PKG_VERSION"), r2, d1, schema_version };
     http::json(if healthy { 200 } else { 503 }, &body)
 }

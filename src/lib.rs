@@ -20,8 +20,8 @@ mod proptests;
 
 mod admin;
 mod health;
-mod jobs;
 mod http;
+mod jobs;
 mod routes;
 
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};

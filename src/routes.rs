@@ -8,10 +8,8 @@ use crate::http::{self, App};
 use crate::{admin, faults, files, health, live, omi};
 
 pub fn read_config(env: &Env) -> Result<Config> {
-    Config::from_lookup(|name| {
-        env.var(name).map(|v| v.to_string()).ok().or_else(|| env.secret(name).map(|v| v.to_string()).ok())
-    })
-    .map_err(|e| Error::NotConfigured(format!("configuration error: {e}")))
+    Config::from_lookup(|name| env.var(name).map(|v| v.to_string()).ok().or_else(|| env.secret(name).map(|v| v.to_string()).ok()))
+        .map_err(|e| Error::NotConfigured(format!("configuration error: {e}")))
 }
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {

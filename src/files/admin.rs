@@ -6,8 +6,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde::{Deserialize, Serialize};
 use crate::http::App;
+use serde::{Deserialize, Serialize};
 
 use super::content::{self, FileType};
 use super::manifest::{self, Action, FileState, Manifest};
@@ -68,7 +68,16 @@ pub async fn migrate(files: &Files, config: &Config, now_ms: i64, app: Option<&A
     let app_filter = app.map(AppId::as_str);
     let mode = config.storage_mode.as_str();
     let (inline_max, hybrid_max) = (config.inline_max_bytes, config.hybrid_max_bytes);
-    let mut out = MigrateReport { dry_run, processed: 0, moved: vec![], bytes_moved: 0, problems: vec![], remaining: 0, remaining_bytes: 0, done: false };
+    let mut out = MigrateReport {
+        dry_run,
+        processed: 0,
+        moved: vec![],
+        bytes_moved: 0,
+        problems: vec![],
+        remaining: 0,
+        remaining_bytes: 0,
+        done: false,
+    };
     for holder in [Holder::File, Holder::VersionLine] {
         let budget = batch.saturating_sub(out.processed as u32);
         if budget == 0 {
@@ -184,7 +193,11 @@ pub async fn rollback(files: &Files, app: Option<&AppId>, batch: u32) -> Result<
                 }
                 Err(problem) => {
                     worker::console_error!("r2d1 rollback: {}/{}: R2 object {key} {problem}", row.app_id, row.path);
-                    out.problems.push(MoveProblem { app: row.app_id.clone(), path: row.path.clone(), error: format!("R2 object {problem}") });
+                    out.problems.push(MoveProblem {
+                        app: row.app_id.clone(),
+                        path: row.path.clone(),
+                        error: format!("R2 object {problem}"),
+                    });
                 }
             }
         }
@@ -220,7 +233,8 @@ pub struct GcReport {
 pub async fn gc(blobs: &BlobStore, meta: &MetaStore, now_ms: i64, grace_hours: f64, cursor: Option<String>) -> Result<GcReport> {
     let cutoff = now_ms as f64 - grace_hours * 3_600_000.0;
     let started_at_beginning = cursor.is_none();
-    let mut out = GcReport { scanned: 0, deleted: vec![], kept_referenced: 0, kept_in_grace: 0, missing: vec![], complete: false, cursor: None };
+    let mut out =
+        GcReport { scanned: 0, deleted: vec![], kept_referenced: 0, kept_in_grace: 0, missing: vec![], complete: false, cursor: None };
     let mut listed: HashSet<String> = HashSet::new();
     let mut cursor = cursor;
     for _ in 0..GC_MAX_PAGES {
@@ -412,7 +426,8 @@ fn timestamp(v: &Option<serde_json::Value>, default: i64) -> i64 {
 pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<ImportReport> {
     let app_id = AppId::parse(&req.app)?;
     let inline_policy = Policy { mode: StorageMode::Database, inline_max: 0, hybrid_max: 0 };
-    let mut out = ImportReport { app: app_id.to_string(), files_written: 0, files_unchanged: 0, versions_created: vec![], versions_skipped: vec![] };
+    let mut out =
+        ImportReport { app: app_id.to_string(), files_written: 0, files_unchanged: 0, versions_created: vec![], versions_skipped: vec![] };
 
     // Current files, compared with what is there so a re-run writes nothing.
     let existing: BTreeMap<String, String> =
@@ -451,7 +466,8 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
         let mut stmts = Vec::new();
         for (i, f) in v.files.iter().enumerate() {
             let path = FilePath::parse(&f.path)?;
-            let bytes = decode_content(&format!("app_versions[{}].files[{i}].content", v.version_number), &f.content, f.encoding.as_deref())?;
+            let bytes =
+                decode_content(&format!("app_versions[{}].files[{i}].content", v.version_number), &f.content, f.encoding.as_deref())?;
             let p = files.prepare(&app_id, &path, bytes, truthy(&f.is_entry_point), &inline_policy).await?;
             if let Some(b) = &p.blob {
                 stmts.push(repo::record_blob(b, now_ms));
@@ -486,7 +502,11 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
             (None, Some(String::from_utf8(bytes.clone()).expect("JSON is UTF-8")))
         } else {
             let key = snapshot_key(&app_id, v.version_number);
-            let meta = crate::store::BlobMeta { content_type: Some("application/json".into()), sha256: Some(content::sha256_raw(&bytes)), ..Default::default() };
+            let meta = crate::store::BlobMeta {
+                content_type: Some("application/json".into()),
+                sha256: Some(content::sha256_raw(&bytes)),
+                ..Default::default()
+            };
             // The version does not exist in D1 (checked above), so whatever is at the key is a
             // leftover of a failed attempt and may be replaced.
             files.blobs.put(&key, bytes.clone(), meta).await?;

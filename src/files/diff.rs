@@ -55,11 +55,7 @@ pub const MAX_DIFF_INPUT_BYTES: usize = 256 * 1024;
 pub fn unified(path: &str, old: Option<&str>, new: Option<&str>) -> String {
     let from = if old.is_some() { format!("a/{path}") } else { "/dev/null".to_string() };
     let to = if new.is_some() { format!("b/{path}") } else { "/dev/null".to_string() };
-    similar::TextDiff::from_lines(old.unwrap_or(""), new.unwrap_or(""))
-        .unified_diff()
-        .context_radius(3)
-        .header(&from, &to)
-        .to_string()
+    similar::TextDiff::from_lines(old.unwrap_or(""), new.unwrap_or("")).unified_diff().context_radius(3).header(&from, &to).to_string()
 }
 
 #[cfg(test)]
@@ -76,10 +72,7 @@ mod tests {
         let to = [f("same", "1"), f("edit", "9"), f("new", "4")];
         let c = compare(&from, &to);
         let kinds: Vec<(&str, Change)> = c.iter().map(|x| (x.path.as_str(), x.change)).collect();
-        assert_eq!(
-            kinds,
-            vec![("edit", Change::Modified), ("gone", Change::Deleted), ("new", Change::Added), ("same", Change::Unchanged)]
-        );
+        assert_eq!(kinds, vec![("edit", Change::Modified), ("gone", Change::Deleted), ("new", Change::Added), ("same", Change::Unchanged)]);
         assert_eq!(c[1].to_sha256, None);
         assert_eq!(c[2].from_sha256, None);
     }

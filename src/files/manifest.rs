@@ -75,7 +75,12 @@ pub fn plan_version(previous: &[FileState], next: &[FileState], restoring: bool)
     }
     for (path, was) in &before {
         if !after.contains_key(path) {
-            planned.push(Planned { path: path.to_string(), action: Action::Deleted, sha256: was.sha256.clone(), size_bytes: was.size_bytes });
+            planned.push(Planned {
+                path: path.to_string(),
+                action: Action::Deleted,
+                sha256: was.sha256.clone(),
+                size_bytes: was.size_bytes,
+            });
         }
     }
     planned.sort_by(|a, b| a.path.cmp(&b.path));
@@ -169,9 +174,7 @@ pub fn totals(planned: &[Planned]) -> (u64, u64) {
 
 /// RFC 3339 UTC with milliseconds, from milliseconds since the epoch.
 pub fn iso8601(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-        .unwrap_or_default()
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -229,7 +232,13 @@ mod tests {
             restored_from: Some(1),
             file_count: 1,
             total_bytes: 5,
-            files: vec![ManifestFile { path: "a".into(), action: Action::Created, sha256: "00".into(), size_bytes: 5, storage_location: Some("database".into()) }],
+            files: vec![ManifestFile {
+                path: "a".into(),
+                action: Action::Created,
+                sha256: "00".into(),
+                size_bytes: 5,
+                storage_location: Some("database".into()),
+            }],
         };
         let bytes = m.to_bytes();
         assert_eq!(Manifest::from_bytes(&bytes).unwrap(), m);

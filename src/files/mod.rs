@@ -15,12 +15,11 @@ pub mod report;
 pub mod tier;
 
 pub mod admin;
-pub mod consistency;
 mod cache;
+pub mod consistency;
 pub mod repo;
 pub mod routes;
 pub mod service;
-
 
 use crate::config::{Config, StorageMode};
 use path::AppId;

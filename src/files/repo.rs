@@ -190,7 +190,8 @@ fn bump_revision_if(app_id: &str, revision: i64, now_ms: i64) -> Statement {
 // ---------------------------------------------------------------------------------------------
 // Current files
 
-const FILE_META: &str = "path, file_type, content_type, size_bytes, sha256, is_entry_point, storage_location, r2_key, created_at, updated_at";
+const FILE_META: &str =
+    "path, file_type, content_type, size_bytes, sha256, is_entry_point, storage_location, r2_key, created_at, updated_at";
 
 pub async fn list_files(meta: &MetaStore, app_id: &str) -> Result<Vec<FileRecord>> {
     meta.all(stmt!(format!("SELECT {FILE_META} FROM app_files WHERE app_id = ?1 ORDER BY path"), app_id)).await
@@ -587,7 +588,13 @@ pub struct CountBytes {
 }
 
 /// How many rows (and bytes) are still waiting to move, across both tables.
-pub async fn migration_pending(meta: &MetaStore, app: Option<&str>, mode: &str, inline_max: usize, hybrid_max: usize) -> Result<CountBytes> {
+pub async fn migration_pending(
+    meta: &MetaStore,
+    app: Option<&str>,
+    mode: &str,
+    inline_max: usize,
+    hybrid_max: usize,
+) -> Result<CountBytes> {
     let one = |table: &str, live: &str| {
         format!(
             "SELECT COUNT(*) AS files, COALESCE(SUM(t.size_bytes), 0) AS bytes FROM {table} t JOIN apps a ON a.id = t.app_id

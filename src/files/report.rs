@@ -109,10 +109,7 @@ pub fn build(f: &Facts) -> Report {
             compression_bytes: f.blob_bytes.saturating_sub(f.blob_stored_bytes),
             d1_bytes_avoided: f.files.r2.bytes + f.versions.r2.bytes,
         },
-        cost: Cost {
-            usd_per_gb_month: R2_USD_PER_GB_MONTH,
-            estimated_usd_per_month: stored_bytes as f64 / 1e9 * R2_USD_PER_GB_MONTH,
-        },
+        cost: Cost { usd_per_gb_month: R2_USD_PER_GB_MONTH, estimated_usd_per_month: stored_bytes as f64 / 1e9 * R2_USD_PER_GB_MONTH },
         migration: Migration { pending_files: f.pending_files, pending_bytes: f.pending_bytes, migrated_files, progress_percent },
     }
 }

@@ -113,9 +113,11 @@ pub async fn admin(mut req: Request, app: &App, rest: &[&str]) -> Result<Respons
         (["gc"], Method::Post) => {
             let grace = match http::query_param(&req, "grace_hours") {
                 None => admin::GC_DEFAULT_GRACE_HOURS,
-                Some(g) => g.parse::<f64>().ok().filter(|g| g.is_finite() && *g >= 0.0).ok_or_else(|| {
-                    Error::invalid_field("grace_hours", "must be a number of hours, 0 or more")
-                })?,
+                Some(g) => g
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|g| g.is_finite() && *g >= 0.0)
+                    .ok_or_else(|| Error::invalid_field("grace_hours", "must be a number of hours, 0 or more"))?,
             };
             let cursor = http::query_param(&req, "cursor").filter(|c| !c.is_empty());
             http::ok(&admin::gc(&app.blobs()?, &app.meta()?, app.now_ms, grace, cursor).await?)
@@ -137,7 +139,10 @@ pub async fn admin(mut req: Request, app: &App, rest: &[&str]) -> Result<Respons
 // ---------------------------------------------------------------------------------------------
 
 fn version_number(raw: &str) -> Result<i64> {
-    raw.parse::<i64>().ok().filter(|v| *v >= 1).ok_or_else(|| Error::invalid_field("version", format!("must be a version number (1, 2, …), got {raw:?}")))
+    raw.parse::<i64>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| Error::invalid_field("version", format!("must be a version number (1, 2, …), got {raw:?}")))
 }
 
 fn number_param(req: &Request, name: &str, default: u64, min: u64, max: u64) -> Result<u64> {
@@ -214,7 +219,9 @@ async fn set_app(req: &mut Request, app: &App, app_id: &AppId) -> Result<Respons
     let settings: AppSettings = serde_json::from_slice(&body).map_err(|e| Error::bad_request("invalid_json", format!("body: {e}")))?;
     let mode = match settings.storage_mode.as_deref() {
         None => None,
-        Some(m) => Some(StorageMode::parse(m).ok_or_else(|| Error::invalid_field("storage_mode", "must be database, hybrid, r2 or null"))?.as_str()),
+        Some(m) => Some(
+            StorageMode::parse(m).ok_or_else(|| Error::invalid_field("storage_mode", "must be database, hybrid, r2 or null"))?.as_str(),
+        ),
     };
     app.meta()?.run(repo::set_app_mode(app_id.as_str(), mode, app.now_ms)).await?;
     get_app(app, app_id).await

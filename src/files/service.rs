@@ -112,7 +112,13 @@ impl Files {
     }
 
     /// Writes `bytes` to R2 at its content address (if `location` needs an R2 copy).
-    pub async fn put_blob(&self, app_id: &str, sha256: &str, bytes: &[u8], content_type: &str) -> Result<(NewBlob, PutOutcome, Vec<u8>, BlobMeta)> {
+    pub async fn put_blob(
+        &self,
+        app_id: &str,
+        sha256: &str,
+        bytes: &[u8],
+        content_type: &str,
+    ) -> Result<(NewBlob, PutOutcome, Vec<u8>, BlobMeta)> {
         let key = blob_key(app_id, sha256);
         let (stored, encoding) = content::encode_for_r2(bytes);
         let meta = blob_meta(sha256, &stored, encoding, content_type);
@@ -220,7 +226,13 @@ impl Files {
     }
 
     /// Writes many files and deletes others in one D1 transaction.
-    pub async fn put_many(&self, app: &App, app_id: &AppId, files: Vec<(FilePath, Vec<u8>, bool)>, deletes: Vec<FilePath>) -> Result<Vec<FileView>> {
+    pub async fn put_many(
+        &self,
+        app: &App,
+        app_id: &AppId,
+        files: Vec<(FilePath, Vec<u8>, bool)>,
+        deletes: Vec<FilePath>,
+    ) -> Result<Vec<FileView>> {
         let policy = self.policy(app, app_id).await?;
         let mut prepared = Vec::with_capacity(files.len());
         for (path, bytes, entry) in files {
@@ -337,8 +349,20 @@ impl Files {
         let locations: HashMap<&str, &str> =
             current.iter().map(|f| (f.path.as_str(), f.storage_location.as_deref().unwrap_or(""))).collect();
         let next = previous.0.unwrap_or(0) + 1;
-        self.record(app, app_id, app_row.revision, next, changelog, environment, None, &planned, &locations, vec![], LineSource::CurrentFiles)
-            .await
+        self.record(
+            app,
+            app_id,
+            app_row.revision,
+            next,
+            changelog,
+            environment,
+            None,
+            &planned,
+            &locations,
+            vec![],
+            LineSource::CurrentFiles,
+        )
+        .await
     }
 
     /// Makes the current files exactly version `v`'s (every byte hash-checked first) and
@@ -452,7 +476,8 @@ impl Files {
             total_bytes,
             restored_from,
         };
-        let lines: Vec<(String, Action, String, u64)> = planned.iter().map(|p| (p.path.clone(), p.action, p.sha256.clone(), p.size_bytes)).collect();
+        let lines: Vec<(String, Action, String, u64)> =
+            planned.iter().map(|p| (p.path.clone(), p.action, p.sha256.clone(), p.size_bytes)).collect();
         let skip = before.len();
         let mut stmts = before;
         stmts.extend(repo::record_version(app_id.as_str(), revision, &row, &lines, source, app.now_ms));
@@ -537,7 +562,8 @@ impl Files {
             }
             let old = from_map.get(&change.path);
             let new = to_map.get(&change.path);
-            let texty = |r: Option<&FileRecord>| r.is_none_or(|r| r.file_type == "text" && r.size_bytes as usize <= diff::MAX_DIFF_INPUT_BYTES);
+            let texty =
+                |r: Option<&FileRecord>| r.is_none_or(|r| r.file_type == "text" && r.size_bytes as usize <= diff::MAX_DIFF_INPUT_BYTES);
             let unified = if change.change != diff::Change::Unchanged && texty(old) && texty(new) {
                 let old_text = match old {
                     Some(_) => Some(self.version_text(app_id, a, &change.path).await?),

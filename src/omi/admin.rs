@@ -62,14 +62,20 @@ pub async fn import(mut req: Request, app: &App) -> Result<Response> {
         }
     }
     errors.sort_by_key(|e| e["line"].as_u64());
-    http::ok(&json!({ "success": errors.is_empty(), "imported": imported, "duplicates": duplicates, "failed": errors.len(), "errors": errors }))
+    http::ok(
+        &json!({ "success": errors.is_empty(), "imported": imported, "duplicates": duplicates, "failed": errors.len(), "errors": errors }),
+    )
 }
 
 /// Stores one legacy record; `Ok(true)` when it was already stored.
 async fn import_line(app: &App, repo: &OmiRepo, blobs: &BlobStore, default_uid: Option<&str>, line: &str) -> Result<bool> {
     let value: Value = serde_json::from_str(line).map_err(|e| Error::bad_request("invalid_json", format!("not valid JSON: {e}")))?;
     let record = unwrap_legacy(value)?;
-    let uid = record.uid.as_deref().or(default_uid).ok_or_else(|| Error::bad_request("missing_field", "uid: the record has none and no ?uid= was given"))?;
+    let uid = record
+        .uid
+        .as_deref()
+        .or(default_uid)
+        .ok_or_else(|| Error::bad_request("missing_field", "uid: the record has none and no ?uid= was given"))?;
     check_key_part(uid).map_err(|why| Error::invalid_field("uid", why))?;
     let memory = memory_from_value(&record.memory)?;
     let body = serde_json::to_vec(&record.memory)?;
@@ -172,7 +178,11 @@ fn grace_ms(req: &Request) -> Result<i64> {
 fn page_limit(req: &Request) -> Result<u32> {
     match http::query_param(req, "limit") {
         None => Ok(100),
-        Some(v) => v.parse::<u32>().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| Error::invalid_field("limit", "must be a whole number from 1 to 500")),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| Error::invalid_field("limit", "must be a whole number from 1 to 500")),
     }
 }
 

@@ -51,8 +51,16 @@ mod tests {
 
     #[test]
     fn forged_cursors_are_refused() {
-        for bad in ["", "!!!", "v1:1:2", &URL_SAFE_NO_PAD.encode("v2:1:2"), &URL_SAFE_NO_PAD.encode("v1:1:2:3"),
-                    &URL_SAFE_NO_PAD.encode("v1:-1:2"), &URL_SAFE_NO_PAD.encode("v1:1:2' OR 1=1"), &"A".repeat(65)] {
+        for bad in [
+            "",
+            "!!!",
+            "v1:1:2",
+            &URL_SAFE_NO_PAD.encode("v2:1:2"),
+            &URL_SAFE_NO_PAD.encode("v1:1:2:3"),
+            &URL_SAFE_NO_PAD.encode("v1:-1:2"),
+            &URL_SAFE_NO_PAD.encode("v1:1:2' OR 1=1"),
+            &"A".repeat(65),
+        ] {
             assert_eq!(Cursor::decode(bad), None, "{bad:?}");
         }
     }

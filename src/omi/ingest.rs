@@ -47,7 +47,13 @@ fn duplicate_of(v: VersionRow) -> Stored {
 /// Writes the memory's objects under keys no one else uses: create-only, and since keys carry
 /// the received millisecond, a key already taken (two deliveries in one millisecond) moves to
 /// the next one. On failure nothing this call wrote is left behind (as far as R2 lets us).
-async fn write_objects(blobs: &BlobStore, inc: &Incoming, write_daily_copy: bool, sha: &str, digest: [u8; 32]) -> Result<(String, Option<String>, i64)> {
+async fn write_objects(
+    blobs: &BlobStore,
+    inc: &Incoming,
+    write_daily_copy: bool,
+    sha: &str,
+    digest: [u8; 32],
+) -> Result<(String, Option<String>, i64)> {
     let id = inc.memory.id.as_str();
     let meta = |ts: i64| BlobMeta {
         content_type: Some("application/json".into()),
@@ -113,8 +119,7 @@ pub async fn store_memory(
     // The rate limit and the duplicate check are independent reads: one round trip for both.
     // The R2 writes wait for them, so a re-delivery (Omi's retries, a re-sync) costs one D1
     // read and writes nothing.
-    let (admitted, existing) =
-        futures_util::join!(admission, repo.find_existing(&inc.uid, id, &sha, inc.delivery_id.as_deref()));
+    let (admitted, existing) = futures_util::join!(admission, repo.find_existing(&inc.uid, id, &sha, inc.delivery_id.as_deref()));
     admitted?;
     if let Some(existing) = existing? {
         return Ok(duplicate_of(existing));

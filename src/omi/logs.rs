@@ -69,10 +69,9 @@ pub async fn one(req: &Request, app: &App, uid: &str, memory_id: &str) -> Result
         .get("version")
         .map(|v| v.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| Error::invalid_field("version", "must be a whole number from 1")))
         .transpose()?;
-    let row = OmiRepo::new(app.meta()?)
-        .version(&uid, &memory_id, version)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no memory {memory_id} for user {uid}{}", version.map(|v| format!(" at version {v}")).unwrap_or_default())))?;
+    let row = OmiRepo::new(app.meta()?).version(&uid, &memory_id, version).await?.ok_or_else(|| {
+        Error::NotFound(format!("no memory {memory_id} for user {uid}{}", version.map(|v| format!(" at version {v}")).unwrap_or_default()))
+    })?;
     let etag = format!("\"{}\"", row.sha256);
     let headers = Headers::new();
     headers.set("ETag", &etag)?;
@@ -96,8 +95,10 @@ pub async fn versions(req: &Request, app: &App, uid: &str, memory_id: &str) -> R
     }
     let versions: Vec<Value> = rows
         .iter()
-        .map(|r| json!({ "version": r["version"], "r2Key": r["r2_key"], "sha256": r["sha256"], "sizeBytes": r["size_bytes"],
-                         "receivedAt": r["received_at"].as_i64().map(iso) }))
+        .map(|r| {
+            json!({ "version": r["version"], "r2Key": r["r2_key"], "sha256": r["sha256"], "sizeBytes": r["size_bytes"],
+                         "receivedAt": r["received_at"].as_i64().map(iso) })
+        })
         .collect();
     http::ok(&json!({ "success": true, "userId": uid, "memoryId": memory_id, "versions": versions }))
 }
@@ -166,8 +167,10 @@ pub async fn transcript_sessions(req: &Request, app: &App, uid: &str) -> Result<
     let rows = OmiRepo::new(app.meta()?).transcript_sessions(&uid).await?;
     let sessions: Vec<Value> = rows
         .iter()
-        .map(|r| json!({ "sessionId": r["session_id"], "batches": r["batches"], "segments": r["segments"],
-                         "first": r["first"].as_i64().map(iso), "last": r["last"].as_i64().map(iso) }))
+        .map(|r| {
+            json!({ "sessionId": r["session_id"], "batches": r["batches"], "segments": r["segments"],
+                         "first": r["first"].as_i64().map(iso), "last": r["last"].as_i64().map(iso) })
+        })
         .collect();
     http::ok(&json!({ "success": true, "userId": uid, "sessions": sessions }))
 }

@@ -47,10 +47,20 @@ pub async fn dispatch(req: Request, app: &App, rest: &[&str]) -> Result<Response
         (["reindex"], Method::Post) => admin::reindex(&req, app).await,
         (["reconcile"], Method::Post) => admin::reconcile(&req, app).await,
 
-        (["logs"] | ["logs", _, _] | ["logs", _, _, "versions"] | ["users"] | ["users", _, "stats"] | ["analytics", "daily"]
-        | ["transcripts", _] | ["transcripts", _, _] | ["day-summaries", _, _] | ["export"] | ["setup"], _) => {
-            http::method_not_allowed(&["GET"])
-        }
+        (
+            ["logs"]
+            | ["logs", _, _]
+            | ["logs", _, _, "versions"]
+            | ["users"]
+            | ["users", _, "stats"]
+            | ["analytics", "daily"]
+            | ["transcripts", _]
+            | ["transcripts", _, _]
+            | ["day-summaries", _, _]
+            | ["export"]
+            | ["setup"],
+            _,
+        ) => http::method_not_allowed(&["GET"]),
         (["users", _], _) => http::method_not_allowed(&["DELETE"]),
         (["import"] | ["reindex"] | ["reconcile"], _) => http::method_not_allowed(&["POST"]),
         _ => Err(Error::NotFound(format!("no route for {method} /api/omi/{}", rest.join("/")))),

@@ -14,11 +14,39 @@ use crate::error::Error;
 
 /// Omi's conversation categories (backend `CategoryEnum`); anything else is indexed as `other`.
 pub const CATEGORIES: &[&str] = &[
-    "personal", "education", "health", "finance", "legal", "philosophy", "spiritual", "science",
-    "entrepreneurship", "parenting", "romantic", "travel", "inspiration", "technology", "business",
-    "social", "work", "sports", "politics", "literature", "history", "architecture", "music",
-    "weather", "news", "entertainment", "psychology", "real", "design", "family", "economics",
-    "environment", "other",
+    "personal",
+    "education",
+    "health",
+    "finance",
+    "legal",
+    "philosophy",
+    "spiritual",
+    "science",
+    "entrepreneurship",
+    "parenting",
+    "romantic",
+    "travel",
+    "inspiration",
+    "technology",
+    "business",
+    "social",
+    "work",
+    "sports",
+    "politics",
+    "literature",
+    "history",
+    "architecture",
+    "music",
+    "weather",
+    "news",
+    "entertainment",
+    "psychology",
+    "real",
+    "design",
+    "family",
+    "economics",
+    "environment",
+    "other",
 ];
 
 /// The indexable facts of one memory.
@@ -91,7 +119,8 @@ pub fn parse_time(value: &Value, field: &str) -> Result<i64, Error> {
     match value {
         Value::String(s) => parse_time_str(s).ok_or_else(|| Error::invalid_field(field, format!("{s:?} is not an ISO-8601 date-time"))),
         Value::Number(n) => {
-            let n = n.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| Error::invalid_field(field, "must be a positive time"))?;
+            let n =
+                n.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| Error::invalid_field(field, "must be a positive time"))?;
             // Below 10^11 it can only be seconds (10^11 ms is 1973; 10^11 s is year 5138).
             Ok(if n < 1e11 { (n * 1000.0) as i64 } else { n as i64 })
         }
@@ -166,11 +195,8 @@ pub fn memory_from_value(value: &Value) -> Result<Memory, Error> {
         let seg = seg.as_object().ok_or_else(|| wrong_type(&field, "an object", seg))?;
         let text = opt_str(seg, "text", &format!("{field}.text"))?.unwrap_or_default();
         word_count += text.split_whitespace().count() as u32;
-        let speaker = seg
-            .get("speaker_name")
-            .and_then(Value::as_str)
-            .or_else(|| seg.get("speaker").and_then(Value::as_str))
-            .unwrap_or("SPEAKER");
+        let speaker =
+            seg.get("speaker_name").and_then(Value::as_str).or_else(|| seg.get("speaker").and_then(Value::as_str)).unwrap_or("SPEAKER");
         if !text.is_empty() {
             transcript_text.push_str(speaker);
             transcript_text.push_str(": ");
@@ -251,9 +277,8 @@ pub fn unwrap_legacy(value: Value) -> Result<LegacyRecord, Error> {
     let Value::Object(mut obj) = value else {
         return Err(Error::bad_request("invalid_json", "each record must be a JSON object"));
     };
-    let uid_of = |o: &Map<String, Value>| {
-        ["uid", "userId", "user_id"].iter().find_map(|k| o.get(*k).and_then(Value::as_str).map(str::to_string))
-    };
+    let uid_of =
+        |o: &Map<String, Value>| ["uid", "userId", "user_id"].iter().find_map(|k| o.get(*k).and_then(Value::as_str).map(str::to_string));
     let is_wrapper = matches!(obj.get("memory"), Some(Value::Object(_))) && !obj.contains_key("id");
     if is_wrapper {
         let received_ms = match obj.get("webhook_received_at") {
@@ -294,7 +319,12 @@ pub fn transcript_batch_from_value(value: Value) -> Result<TranscriptBatch, Erro
             };
             (session_id, segments)
         }
-        other => return Err(Error::bad_request("invalid_json", format!("body must be an array of segments or an object, got {}", type_name(&other)))),
+        other => {
+            return Err(Error::bad_request(
+                "invalid_json",
+                format!("body must be an array of segments or an object, got {}", type_name(&other)),
+            ))
+        }
     };
     for (i, seg) in segments.iter().enumerate() {
         let field = format!("segments[{i}]");
@@ -362,7 +392,10 @@ mod tests {
             (json!({"id": "x", "created_at": "2025-01-01T00:00:00Z", "transcript_segments": [1]}), "transcript_segments[0]"),
             (json!({"id": "x", "created_at": "2025-01-01T00:00:00Z", "structured": {"title": 3}}), "structured.title"),
             (json!({"id": "x", "created_at": "2025-01-01T00:00:00Z", "discarded": "no"}), "discarded"),
-            (json!({"id": "x", "created_at": "2025-01-01T00:00:00Z", "structured": {"action_items": [{"completed": "yes"}]}}), "structured.action_items[0].completed"),
+            (
+                json!({"id": "x", "created_at": "2025-01-01T00:00:00Z", "structured": {"action_items": [{"completed": "yes"}]}}),
+                "structured.action_items[0].completed",
+            ),
         ];
         for (value, field) in cases {
             let e = memory_from_value(&value).unwrap_err();

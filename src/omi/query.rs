@@ -188,9 +188,19 @@ mod tests {
 
     #[test]
     fn every_bad_value_names_its_parameter() {
-        for (k, v) in [("limit", "0"), ("limit", "101"), ("limit", "99999999999"), ("limit", "ten"), ("category", "romance"),
-                       ("userId", "a/b"), ("userId", "x' OR '1'='1"), ("from", "last week"), ("include_discarded", "maybe"),
-                       ("full", "2"), ("q", "\"*")] {
+        for (k, v) in [
+            ("limit", "0"),
+            ("limit", "101"),
+            ("limit", "99999999999"),
+            ("limit", "ten"),
+            ("category", "romance"),
+            ("userId", "a/b"),
+            ("userId", "x' OR '1'='1"),
+            ("from", "last week"),
+            ("include_discarded", "maybe"),
+            ("full", "2"),
+            ("q", "\"*"),
+        ] {
             let e = logs_query(&params(&[(k, v)])).unwrap_err();
             assert_eq!(e.status(), 400);
             assert!(e.to_string().starts_with(k), "{k}={v}: {e}");

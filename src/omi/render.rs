@@ -78,9 +78,28 @@ pub fn log_entry(r: &LogRow) -> LogEntry<'_> {
 }
 
 pub const CSV_HEADER: &[&str] = &[
-    "user_id", "memory_id", "version", "created_at", "started_at", "finished_at", "duration_seconds", "title",
-    "overview", "emoji", "category", "language", "source", "discarded", "segment_count", "word_count",
-    "action_items_total", "action_items_open", "r2_key", "sha256", "size_bytes", "received_at",
+    "user_id",
+    "memory_id",
+    "version",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "title",
+    "overview",
+    "emoji",
+    "category",
+    "language",
+    "source",
+    "discarded",
+    "segment_count",
+    "word_count",
+    "action_items_total",
+    "action_items_open",
+    "r2_key",
+    "sha256",
+    "size_bytes",
+    "received_at",
 ];
 
 pub fn csv_record(r: &LogRow) -> Vec<String> {
@@ -152,11 +171,29 @@ mod tests {
 
     fn row() -> LogRow {
         LogRow {
-            seq: 1, user_id: "u".into(), memory_id: "m".into(), version: 1, created_at: 0, started_at: None,
-            finished_at: None, duration_seconds: Some(1.5), title: Some("Hello, \"world\"\nnext".into()),
-            overview: None, emoji: None, category: "work".into(), language: None, source: None, discarded: 0,
-            segment_count: 1, word_count: 2, action_items_total: 0, action_items_open: 0, r2_key: "k".into(),
-            sha256: "s".into(), size_bytes: 3, received_at: 0,
+            seq: 1,
+            user_id: "u".into(),
+            memory_id: "m".into(),
+            version: 1,
+            created_at: 0,
+            started_at: None,
+            finished_at: None,
+            duration_seconds: Some(1.5),
+            title: Some("Hello, \"world\"\nnext".into()),
+            overview: None,
+            emoji: None,
+            category: "work".into(),
+            language: None,
+            source: None,
+            discarded: 0,
+            segment_count: 1,
+            word_count: 2,
+            action_items_total: 0,
+            action_items_open: 0,
+            r2_key: "k".into(),
+            sha256: "s".into(),
+            size_bytes: 3,
+            received_at: 0,
         }
     }
 

@@ -8,8 +8,8 @@ use super::cursor::Cursor;
 use super::payload::Memory;
 use super::query::LogsQuery;
 use crate::error::Result;
-use crate::store::{MetaStore, Statement, Value as Param};
 use crate::stmt;
+use crate::store::{MetaStore, Statement, Value as Param};
 
 /// The columns a log entry shows.
 const LOG_COLUMNS: &str = "m.seq, m.user_id, m.memory_id, m.version, m.created_at, m.started_at, m.finished_at, \
@@ -114,10 +114,7 @@ pub fn logs_page(q: &LogsQuery) -> Statement {
         params.push(c.seq.into());
     }
     params.push((q.limit as i64 + 1).into());
-    let sql = format!(
-        "SELECT {LOG_COLUMNS} FROM omi_memories m{filters} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?{}",
-        params.len()
-    );
+    let sql = format!("SELECT {LOG_COLUMNS} FROM omi_memories m{filters} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?{}", params.len());
     Statement { sql, params }
 }
 
@@ -152,7 +149,13 @@ pub fn record_version(v: &NewVersion) -> Vec<Statement> {
             "INSERT INTO omi_memory_versions (user_id, memory_id, version, sha256, r2_key, daily_key, size_bytes, received_at) \
              SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5, ?6, ?7 FROM omi_memory_versions \
              WHERE user_id = ?1 AND memory_id = ?2 ON CONFLICT DO NOTHING",
-            v.uid, m.id.as_str(), v.sha256, v.r2_key, v.daily_key, v.size_bytes, v.received_ms
+            v.uid,
+            m.id.as_str(),
+            v.sha256,
+            v.r2_key,
+            v.daily_key,
+            v.size_bytes,
+            v.received_ms
         ),
         stmt!(
             "INSERT INTO omi_memories (user_id, memory_id, version, created_at, started_at, finished_at, duration_seconds, \
@@ -170,22 +173,42 @@ pub fn record_version(v: &NewVersion) -> Vec<Statement> {
                r2_key = excluded.r2_key, sha256 = excluded.sha256, size_bytes = excluded.size_bytes, \
                received_at = excluded.received_at \
              WHERE excluded.version > omi_memories.version",
-            v.r2_key, m.created_ms, m.started_ms, m.finished_ms, m.duration_seconds, m.title.clone(), m.overview.clone(),
-            m.emoji.clone(), m.category.as_str(), m.language.clone(), m.source.clone(), m.discarded, m.segment_count,
-            m.word_count, m.action_items_total, m.action_items_open
+            v.r2_key,
+            m.created_ms,
+            m.started_ms,
+            m.finished_ms,
+            m.duration_seconds,
+            m.title.clone(),
+            m.overview.clone(),
+            m.emoji.clone(),
+            m.category.as_str(),
+            m.language.clone(),
+            m.source.clone(),
+            m.discarded,
+            m.segment_count,
+            m.word_count,
+            m.action_items_total,
+            m.action_items_open
         ),
         stmt!("DELETE FROM omi_memories_fts WHERE rowid = (SELECT seq FROM omi_memories WHERE r2_key = ?1)", v.r2_key),
         stmt!(
             "INSERT INTO omi_memories_fts (rowid, title, overview, transcript) \
              SELECT seq, ?2, ?3, ?4 FROM omi_memories WHERE r2_key = ?1",
-            v.r2_key, m.title.clone().unwrap_or_default(), m.overview.clone().unwrap_or_default(), m.transcript_text.as_str()
+            v.r2_key,
+            m.title.clone().unwrap_or_default(),
+            m.overview.clone().unwrap_or_default(),
+            m.transcript_text.as_str()
         ),
     ];
     if let Some(d) = v.delivery_id {
         stmts.push(stmt!(
             "INSERT INTO omi_deliveries (delivery_id, user_id, memory_id, sha256, received_at) VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT DO NOTHING",
-            d, v.uid, m.id.as_str(), v.sha256, v.received_ms
+            d,
+            v.uid,
+            m.id.as_str(),
+            v.sha256,
+            v.received_ms
         ));
     }
     stmts.push(winner(v.uid, &m.id, v.sha256));
@@ -195,7 +218,9 @@ pub fn record_version(v: &NewVersion) -> Vec<Statement> {
 fn winner(uid: &str, memory_id: &str, sha256: &str) -> Statement {
     stmt!(
         "SELECT version, r2_key, sha256, daily_key FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2 AND sha256 = ?3",
-        uid, memory_id, sha256
+        uid,
+        memory_id,
+        sha256
     )
 }
 
@@ -290,7 +315,8 @@ impl OmiRepo {
             .all(stmt!(
                 "SELECT version, r2_key, sha256, size_bytes, received_at FROM omi_memory_versions \
                  WHERE user_id = ?1 AND memory_id = ?2 ORDER BY version",
-                uid, memory_id
+                uid,
+                memory_id
             ))
             .await
     }
@@ -342,7 +368,8 @@ impl OmiRepo {
         let mut s = stmt!(
             "SELECT day, SUM(memories) AS memories, SUM(duration_seconds) / 60.0 AS minutes, COUNT(*) AS mentors \
              FROM omi_daily_totals WHERE day >= ?1 AND day < ?2",
-            first, end
+            first,
+            end
         );
         if let Some(uid) = uid {
             s.sql.push_str(" AND user_id = ?3");
@@ -373,10 +400,7 @@ impl OmiRepo {
         let mut found = Vec::new();
         for chunk in keys.chunks(90) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
-            let mut s = Statement::new(format!(
-                "SELECT r2_key FROM omi_memory_versions WHERE r2_key IN ({})",
-                placeholders.join(", ")
-            ));
+            let mut s = Statement::new(format!("SELECT r2_key FROM omi_memory_versions WHERE r2_key IN ({})", placeholders.join(", ")));
             for k in chunk {
                 s = s.bind(k.as_str());
             }
@@ -407,20 +431,35 @@ impl OmiRepo {
     pub async fn index_rows_without_version(&self) -> Result<i64> {
         let c: Option<Count> = self
             .meta
-            .first(stmt!("SELECT COUNT(*) AS n FROM omi_memories m WHERE NOT EXISTS (SELECT 1 FROM omi_memory_versions v WHERE v.r2_key = m.r2_key)"))
+            .first(stmt!(
+                "SELECT COUNT(*) AS n FROM omi_memories m WHERE NOT EXISTS (SELECT 1 FROM omi_memory_versions v WHERE v.r2_key = m.r2_key)"
+            ))
             .await?;
         Ok(c.map(|c| c.n).unwrap_or(0))
     }
 
     // --- transcripts and day summaries ---------------------------------------------------
 
-    pub async fn record_transcript_batch(&self, uid: &str, session: &str, received_ms: i64, sha: &str, key: &str, segments: usize) -> Result<bool> {
+    pub async fn record_transcript_batch(
+        &self,
+        uid: &str,
+        session: &str,
+        received_ms: i64,
+        sha: &str,
+        key: &str,
+        segments: usize,
+    ) -> Result<bool> {
         let info = self
             .meta
             .run(stmt!(
                 "INSERT INTO omi_transcript_batches (user_id, session_id, received_at, sha256, r2_key, segment_count) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-                uid, session, received_ms, sha, key, segments
+                uid,
+                session,
+                received_ms,
+                sha,
+                key,
+                segments
             ))
             .await?;
         Ok(info.changes > 0)
@@ -431,7 +470,8 @@ impl OmiRepo {
             .all(stmt!(
                 "SELECT r2_key, received_at, segment_count FROM omi_transcript_batches \
                  WHERE user_id = ?1 AND session_id = ?2 ORDER BY received_at, r2_key",
-                uid, session
+                uid,
+                session
             ))
             .await
     }
@@ -458,9 +498,7 @@ impl OmiRepo {
     }
 
     pub async fn day_summary(&self, uid: &str, date: &str) -> Result<Option<KeyRow>> {
-        self.meta
-            .first(stmt!("SELECT r2_key FROM omi_day_summaries WHERE user_id = ?1 AND date = ?2", uid, date))
-            .await
+        self.meta.first(stmt!("SELECT r2_key FROM omi_day_summaries WHERE user_id = ?1 AND date = ?2", uid, date)).await
     }
 
     // --- deletion -------------------------------------------------------------------------
@@ -530,7 +568,11 @@ impl OmiRepo {
         for r in rows {
             stmts.push(stmt!("DELETE FROM omi_memories_fts WHERE rowid = ?1", r.seq));
             stmts.push(stmt!("DELETE FROM omi_memories WHERE seq = ?1", r.seq));
-            stmts.push(stmt!("DELETE FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2", r.user_id.as_str(), r.memory_id.as_str()));
+            stmts.push(stmt!(
+                "DELETE FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2",
+                r.user_id.as_str(),
+                r.memory_id.as_str()
+            ));
         }
         self.meta.batch(stmts).await?;
         Ok(keys)
@@ -549,7 +591,9 @@ impl OmiRepo {
             .run(stmt!(
                 "INSERT INTO omi_job_state (job, cursor, updated_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (job) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-                job, cursor, now_ms
+                job,
+                cursor,
+                now_ms
             ))
             .await?;
         Ok(())
@@ -569,7 +613,9 @@ mod tests {
     fn page_query_numbers_its_parameters_in_order() {
         let c = Cursor { created_ms: 5, seq: 7 }.encode();
         let s = logs_page(&q(&[("userId", "u1"), ("category", "work"), ("q", "plan"), ("cursor", &c), ("limit", "10")]));
-        assert!(s.sql.contains("m.user_id = ?1 AND m.category = ?2 AND m.seq IN (SELECT rowid FROM omi_memories_fts WHERE omi_memories_fts MATCH ?3)"));
+        assert!(s.sql.contains(
+            "m.user_id = ?1 AND m.category = ?2 AND m.seq IN (SELECT rowid FROM omi_memories_fts WHERE omi_memories_fts MATCH ?3)"
+        ));
         assert!(s.sql.contains("m.discarded = 0 AND (m.created_at < ?4 OR (m.created_at = ?4 AND m.seq < ?5))"));
         assert!(s.sql.ends_with("ORDER BY m.created_at DESC, m.seq DESC LIMIT ?6"));
         assert_eq!(s.params.len(), 6);

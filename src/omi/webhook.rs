@@ -174,12 +174,15 @@ pub async fn day_summary(mut req: Request, app: &App) -> Result<Response> {
     admit(app, &uid).await?;
     let value = parse_json(&body)?;
     let obj = value.as_object().ok_or_else(|| Error::bad_request("invalid_json", "body must be a JSON object"))?;
-    let summary = obj.get("summary_json").filter(|v| !v.is_null()).ok_or_else(|| Error::bad_request("missing_field", "summary_json: is required"))?;
+    let summary =
+        obj.get("summary_json").filter(|v| !v.is_null()).ok_or_else(|| Error::bad_request("missing_field", "summary_json: is required"))?;
     if !summary.is_object() {
         return Err(Error::invalid_field("summary_json", "must be an object"));
     }
     let date = match summary.get("date").and_then(|d| d.as_str()) {
-        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| Error::invalid_field("summary_json.date", "must be YYYY-MM-DD"))?.to_string(),
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| Error::invalid_field("summary_json.date", "must be YYYY-MM-DD"))?
+            .to_string(),
         None => {
             let ms = match obj.get("created_at") {
                 Some(v) if !v.is_null() => parse_time(v, "created_at")?,
@@ -198,7 +201,11 @@ pub async fn day_summary(mut req: Request, app: &App) -> Result<Response> {
             body,
             BlobMeta {
                 content_type: Some("application/json".into()),
-                custom: HashMap::from([("userId".to_string(), uid.clone()), ("type".to_string(), "day_summary".to_string()), ("sha256".to_string(), sha.clone())]),
+                custom: HashMap::from([
+                    ("userId".to_string(), uid.clone()),
+                    ("type".to_string(), "day_summary".to_string()),
+                    ("sha256".to_string(), sha.clone()),
+                ]),
                 ..Default::default()
             },
         )

@@ -63,9 +63,7 @@ fn info_of(o: &worker::Object) -> BlobInfo {
 
 impl BlobStore {
     pub fn from_env(env: &Env) -> Result<Self> {
-        let bucket = env
-            .bucket("BUCKET")
-            .map_err(|e| Error::NotConfigured(format!("R2 binding BUCKET is missing: {e}")))?;
+        let bucket = env.bucket("BUCKET").map_err(|e| Error::NotConfigured(format!("R2 binding BUCKET is missing: {e}")))?;
         Ok(BlobStore { bucket })
     }
 
@@ -102,10 +100,7 @@ impl BlobStore {
     /// derived reports, where last-writer-wins is the intended outcome.
     pub async fn put(&self, key: &str, bytes: Vec<u8>, meta: BlobMeta) -> Result<()> {
         crate::faults::trip("r2.put")?;
-        self.put_builder(key, bytes, meta)
-            .execute()
-            .await
-            .map_err(|e| Error::Storage(format!("R2 put {key}: {e}")))?;
+        self.put_builder(key, bytes, meta).execute().await.map_err(|e| Error::Storage(format!("R2 put {key}: {e}")))?;
         Ok(())
     }
 
@@ -130,12 +125,8 @@ impl BlobStore {
 
     /// One page of keys under `prefix` in lexicographic order; R2 returns at most 1,000 per page.
     pub async fn list_page(&self, prefix: &str, cursor: Option<String>, limit: u32) -> Result<ListPage> {
-        let mut list = self
-            .bucket
-            .list()
-            .prefix(prefix)
-            .limit(limit.clamp(1, 1000))
-            .include(vec![Include::CustomMetadata, Include::HttpMetadata]);
+        let mut list =
+            self.bucket.list().prefix(prefix).limit(limit.clamp(1, 1000)).include(vec![Include::CustomMetadata, Include::HttpMetadata]);
         if let Some(c) = cursor {
             list = list.cursor(c);
         }
@@ -167,10 +158,7 @@ impl BlobStore {
     pub async fn delete_many(&self, keys: Vec<String>) -> Result<()> {
         crate::faults::trip("r2.delete")?;
         for chunk in keys.chunks(1000) {
-            self.bucket
-                .delete_multiple(chunk.to_vec())
-                .await
-                .map_err(|e| Error::Storage(format!("R2 delete: {e}")))?;
+            self.bucket.delete_multiple(chunk.to_vec()).await.map_err(|e| Error::Storage(format!("R2 delete: {e}")))?;
         }
         Ok(())
     }
