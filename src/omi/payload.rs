@@ -237,7 +237,9 @@ pub fn memory_from_value(value: &Value) -> Result<Memory, Error> {
     }
 
     let duration_seconds = match (started_ms, finished_ms) {
-        (Some(s), Some(f)) if f >= s => Some((f - s) as f64 / 1000.0),
+        // Saturating: times far apart (a date-time of year -200000, a number past i64) would
+        // otherwise wrap into a negative duration.
+        (Some(s), Some(f)) if f >= s => Some(f.saturating_sub(s) as f64 / 1000.0),
         _ if last_end >= first_start => Some(last_end - first_start),
         _ => None,
     };
@@ -378,6 +380,13 @@ mod tests {
         assert_eq!((m.action_items_total, m.action_items_open), (1, 0));
         assert_eq!(m.source.as_deref(), Some("omi"));
         assert_eq!(m.transcript_text, "SPEAKER_01: hi there\n");
+    }
+
+    #[test]
+    fn a_duration_between_extreme_times_never_wraps_negative() {
+        let v = json!({"id": "x", "created_at": "2025-01-01T00:00:00Z", "started_at": "-200000-01-01T00:00:00", "finished_at": 1e300});
+        let d = memory_from_value(&v).unwrap().duration_seconds.unwrap();
+        assert!(d > 0.0, "{d}");
     }
 
     #[test]
