@@ -409,15 +409,18 @@ fn truthy(v: &Option<serde_json::Value>) -> bool {
     }
 }
 
+/// A version's creation time, leniently: junk, and times outside 1970-9999 (which would render
+/// as an empty `created_at`), fall back to `default`.
 fn timestamp(v: &Option<serde_json::Value>, default: i64) -> i64 {
-    match v {
-        Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(default),
+    let ms = match v {
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
         Some(serde_json::Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| t.timestamp_millis())
             .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").map(|t| t.and_utc().timestamp_millis()))
-            .unwrap_or(default),
-        _ => default,
-    }
+            .ok(),
+        _ => None,
+    };
+    ms.filter(|t| (0..=crate::omi::payload::MAX_TIME_MS).contains(t)).unwrap_or(default)
 }
 
 /// Imports an app's files and versions as the old schema held them: content inline (mode
@@ -581,6 +584,8 @@ mod tests {
         assert_eq!(timestamp(&Some(serde_json::json!("1970-01-01 00:00:02")), 0), 2000);
         assert_eq!(timestamp(&Some(serde_json::json!(5)), 0), 5);
         assert_eq!(timestamp(&Some(serde_json::json!("junk")), 7), 7);
+        assert_eq!(timestamp(&Some(serde_json::json!(9_007_199_254_740_991i64)), 7), 7);
+        assert_eq!(timestamp(&Some(serde_json::json!(-1)), 7), 7);
         assert_eq!(decode_content("c", "aGk=", Some("base64")).unwrap(), b"hi");
         assert!(decode_content("c", "!!", Some("base64")).is_err());
         assert!(decode_content("c", "x", Some("rot13")).is_err());

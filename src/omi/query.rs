@@ -5,16 +5,13 @@ use chrono::NaiveDate;
 
 use super::cursor::Cursor;
 use super::keys::check_key_part;
-use super::payload::{parse_time_str, CATEGORIES};
+use super::payload::{parse_time_str, CATEGORIES, MAX_TIME_MS};
 use crate::error::Error;
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 const MAX_QUERY_CHARS: usize = 200;
 const DAY_MS: i64 = 86_400_000;
-/// The latest instant a time bound may name, 9999-12-31T23:59:59.999Z; the earliest is the
-/// epoch. Bounds outside would overflow the day arithmetic and name no Omi memory anyway.
-pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 /// The longest span of the daily analytics, in days.
 pub const MAX_DAILY_DAYS: i64 = 366;
 
@@ -44,7 +41,8 @@ impl Params {
 
     /// A time bound: `YYYY-MM-DD` (that day's start, or with `end_of_day` the next day's
     /// start, so `to=2025-01-31` includes the 31st), an ISO date-time, or milliseconds; always
-    /// between 1970-01-01 and 9999-12-31, so the arithmetic on it cannot overflow.
+    /// between 1970-01-01 and 9999-12-31 (as stored times are), so the arithmetic on it cannot
+    /// overflow.
     pub fn time(&self, name: &str, end_of_day: bool) -> Result<Option<i64>, Error> {
         let Some(v) = self.get(name) else { return Ok(None) };
         let out_of_range = || Error::invalid_field(name, "must be between 1970-01-01 and 9999-12-31");
