@@ -111,8 +111,8 @@ EOF
 read -r passed failed <<<"$counts"
 
 # What failed, from schemathesis's own output (the reproducing curl commands are in it).
-sed -n '/^=* *FAILURES/,$p' "$out/output.txt" | head -n 200
-tail -n 3 "$out/output.txt"
+sed -n '/^=* FAILURES =*$/,/^=* WARNINGS =*$/p' "$out/output.txt" | grep -v '^=* WARNINGS =*$' | head -n 200
+grep -E '^=+ .* in [0-9.]+s =+$' "$out/output.txt" | tail -n 1
 echo "schemathesis: finished in ${elapsed}s (exit $st_status); full output in $out/output.txt"
 if [ "$failed" -eq 0 ] && [ "$st_status" -ne 0 ]; then
   failed=1
