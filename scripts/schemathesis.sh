@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 VERSION=4.32.5
 MAX_EXAMPLES=${ST_MAX_EXAMPLES:-25}
 MAX_TIME=${ST_MAX_TIME:-75}
+SEED=${ST_SEED:-1515}
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
 
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/r2d1-toolchain/schemathesis-$VERSION"
@@ -83,7 +84,7 @@ SCHEMATHESIS_HOOKS=scripts/schemathesis_hooks.py \
   --max-time "$MAX_TIME" \
   --request-timeout 20 \
   --workers 1 \
-  --seed 1515 \
+  --seed "$SEED" \
   --suppress-health-check all \
   --output-truncate true \
   --report junit --report-junit-path "$out/junit.xml" \
