@@ -117,7 +117,8 @@ function responseFor(found, status) {
  * (`x-r2d1-body: stream`: export, archive), whose content type alone is checked.
  */
 export function wantsBody(method, path, status) {
-  if (method.toUpperCase() === "HEAD") return false;
+  // A 101 carries a WebSocket, not a body (and cannot be cloned).
+  if (method.toUpperCase() === "HEAD" || status === 101) return false;
   const found = operationFor(method, path);
   if (!found) return true;
   const res = responseFor(found, status);
