@@ -17,7 +17,7 @@ VERSION=4.32.5
 MAX_EXAMPLES=${ST_MAX_EXAMPLES:-25}
 MAX_TIME=${ST_MAX_TIME:-75}
 SEED=${ST_SEED:-1515}
-CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
+CHECKS=${ST_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance}
 
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/r2d1-toolchain/schemathesis-$VERSION"
 out=test-results/schemathesis
