@@ -235,7 +235,14 @@ impl ScopeSet {
 
     /// Parses a list of scope strings (a JSON array in a create request).
     pub fn parse_each<'a>(raw: impl IntoIterator<Item = &'a str>) -> Result<ScopeSet, ScopeError> {
-        let scopes = raw.into_iter().take(MAX_SCOPES * 4).map(Scope::parse).collect::<Result<Vec<_>, _>>()?;
+        let mut scopes = Vec::new();
+        for s in raw {
+            // Duplicates are tolerated, but not without bound: nothing is silently dropped.
+            if scopes.len() == MAX_SCOPES * 4 {
+                return Err(ScopeError::TooMany);
+            }
+            scopes.push(Scope::parse(s)?);
+        }
         ScopeSet::new(scopes)
     }
 
@@ -327,6 +334,9 @@ mod tests {
         assert_eq!(ScopeSet::parse(" , "), Err(ScopeError::Empty));
         let many: Vec<String> = (0..=MAX_SCOPES).map(|i| format!("apps:read:a{i}")).collect();
         assert_eq!(ScopeSet::parse(&many.join(" ")), Err(ScopeError::TooMany));
+        let repeated = format!("{} admin", "apps:read:a ".repeat(MAX_SCOPES * 4));
+        assert_eq!(ScopeSet::parse(&repeated), Err(ScopeError::TooMany));
+        assert_eq!(ScopeSet::parse(&"apps:read:a ".repeat(MAX_SCOPES)).unwrap().to_string(), "apps:read:a");
     }
 
     #[test]

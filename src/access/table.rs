@@ -252,9 +252,9 @@ fn narrow_text(rule: &Rule) -> String {
     let narrow = format!("`{}:{{{target}}}`", rule.capability);
     match rule.scoped_by {
         ScopedBy::Nothing => "—".into(),
-        ScopedBy::Path(p) => format!("{narrow} for `{{{p}}}` = {{{target}}}"),
-        ScopedBy::Query(q) => format!("{narrow} with `{q}={{{target}}}`; without `{q}`, only its own"),
-        ScopedBy::Own => format!("{narrow}: only its own"),
+        ScopedBy::Path(p) => format!("{narrow} for that `{{{p}}}`"),
+        ScopedBy::Query(q) => format!("{narrow} with `{q}={{{target}}}`; without `{q}`, only its own {target}s"),
+        ScopedBy::Own => format!("{narrow}: only its own {target}s"),
     }
 }
 
@@ -347,10 +347,11 @@ mod tests {
     fn the_markdown_table_has_a_row_per_route() {
         let md = markdown();
         assert_eq!(md.lines().count(), ROUTES.len() + 2);
-        assert!(md
-            .contains("| `GET /api/omi/logs` | key | `omi:read` | `omi:read:{uid}` with `userId={uid}`; without `userId`, only its own |"));
+        assert!(md.contains(
+            "| `GET /api/omi/logs` | key | `omi:read` | `omi:read:{uid}` with `userId={uid}`; without `userId`, only its own uids |"
+        ));
         assert!(md.contains("| `DELETE /api/omi/users/{uid}` | key | `omi:write` | — |"));
-        assert!(md.contains("| `PUT /api/apps/{app}/files/{path+}` | key | `apps:write` | `apps:write:{app}` for `{app}` = {app} |"));
+        assert!(md.contains("| `PUT /api/apps/{app}/files/{path+}` | key | `apps:write` | `apps:write:{app}` for that `{app}` |"));
     }
 
     #[test]
