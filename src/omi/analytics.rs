@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::payload::normalise_category;
-use tokens::{content_form, for_each_word, rank, WordCounts};
+use tokens::{content_form, content_form_of, for_each_token, for_each_word, rank, top, WordCounts, WordMap};
 
 /// Bumped whenever a figure would come out differently for the same memory (a stop word
 /// added, a rule changed), so reindex knows which stored analytics are stale.
@@ -194,7 +194,7 @@ pub fn analyze_segments(segments: &[Value], top_n: usize) -> MemoryAnalytics {
         let seconds = segment_seconds(segment);
         let before = counts.total();
         if let Some(text) = segment.get("text").and_then(Value::as_str) {
-            for_each_word(text, |w| counts.add(w));
+            for_each_token(text, |w, source| counts.add(w, source));
         }
         let words = counts.total() - before;
 
@@ -223,8 +223,10 @@ pub fn analyze_segments(segments: &[Value], top_n: usize) -> MemoryAnalytics {
         }
     }
 
+    // One look-up per distinct word: the language tallies and the content forms.
     let (mut english, mut spanish) = (0u32, 0u32);
-    let mut content = Vec::new();
+    let mut content: Vec<(&str, u32)> = Vec::with_capacity(counts.unique() as usize);
+    let mut possessives: Vec<(&str, u32)> = Vec::new();
     for (word, n) in counts.iter() {
         let stop = stopwords::lookup(word);
         match (stop.english, stop.spanish) {
@@ -232,13 +234,28 @@ pub fn analyze_segments(segments: &[Value], top_n: usize) -> MemoryAnalytics {
             (false, true) => spanish += n,
             _ => {}
         }
-        if !stop.any() {
-            if let Some(form) = content_form(word) {
-                content.push((form, n));
+        match content_form_of(word, stop) {
+            Some(form) if form.len() < word.len() => possessives.push((form, n)),
+            Some(form) => content.push((form, n)),
+            None => {}
+        }
+    }
+    // `ana's` joins `ana`: the only way two distinct words share a form.
+    if !possessives.is_empty() {
+        let mut index: WordMap<&str, usize> = content.iter().enumerate().map(|(i, (w, _))| (*w, i)).collect();
+        for (form, n) in possessives {
+            match index.get(form) {
+                Some(&i) => content[i].1 += n,
+                None => {
+                    index.insert(form, content.len());
+                    content.push((form, n));
+                }
             }
         }
     }
-    let ranked = rank(content, usize::MAX);
+    let content_words: u32 = content.iter().map(|(_, n)| n).sum();
+    let unique_content_words = content.len() as u32;
+    let ranked = top(content, top_n);
     let language = match english.cmp(&spanish) {
         std::cmp::Ordering::Greater => Some(Lang::En),
         std::cmp::Ordering::Less => Some(Lang::Es),
@@ -263,8 +280,8 @@ pub fn analyze_segments(segments: &[Value], top_n: usize) -> MemoryAnalytics {
         version: ANALYTICS_VERSION,
         words: counts.total(),
         unique_words: counts.unique(),
-        content_words: ranked.iter().map(|(_, n)| n).sum(),
-        unique_content_words: ranked.len() as u32,
+        content_words,
+        unique_content_words,
         language,
         english_stop_words: english,
         spanish_stop_words: spanish,
@@ -275,7 +292,7 @@ pub fn analyze_segments(segments: &[Value], top_n: usize) -> MemoryAnalytics {
         mentor_words,
         mentee_words,
         speakers,
-        top_words: ranked.into_iter().take(top_n).map(|(word, count)| WordCount { word: word.to_string(), count }).collect(),
+        top_words: ranked.into_iter().map(|(word, count)| WordCount { word: word.to_string(), count }).collect(),
         topics: Vec::new(),
     }
 }
@@ -319,7 +336,7 @@ pub fn analyze_memory(memory: &Value, top_n: usize) -> MemoryAnalytics {
         if let Some(text) = item.get("description").and_then(Value::as_str) {
             for_each_word(text, |w| {
                 if let Some(form) = content_form(w) {
-                    item_words.add(form);
+                    item_words.add(form, None);
                 }
             });
         }

@@ -4,9 +4,15 @@
 //!
 //! Written for spoken transcripts rather than prose: fillers such as `yeah`, `okay`, `um`,
 //! `bueno`, `pues`, `vale` are in. Both lists are stored accent-folded (`tambien`, `mas`, `que`)
-//! and sorted by bytes, so a lookup is a binary search of the folded word: `también` and a
-//! transcript's accentless `tambien` are both found. `ñ` is a letter of its own and is kept.
+//! and a word is looked up folded, so `también` and a transcript's accentless `tambien` are
+//! both found. `ñ` is a letter of its own and is kept. The lists stay sorted for review; lookups
+//! go through one hash table built on first use (one probe instead of two binary searches, for
+//! every distinct word of every memory).
 //! English contractions are whole words (`don't`); the tokenizer writes every apostrophe as `'`.
+
+use std::sync::OnceLock;
+
+use super::tokens::{fold_accents, WordMap};
 
 pub const ENGLISH: &[&str] = &[
     "a",
@@ -325,11 +331,23 @@ impl StopWord {
     }
 }
 
+fn table() -> &'static WordMap<&'static str, StopWord> {
+    static TABLE: OnceLock<WordMap<&'static str, StopWord>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = WordMap::with_capacity_and_hasher(ENGLISH.len() + SPANISH.len(), Default::default());
+        for w in ENGLISH {
+            table.entry(*w).or_insert_with(StopWord::default).english = true;
+        }
+        for w in SPANISH {
+            table.entry(*w).or_insert_with(StopWord::default).spanish = true;
+        }
+        table
+    })
+}
+
 /// Looks `word` up in both lists; `word` is lower-case, accents are folded here.
 pub fn lookup(word: &str) -> StopWord {
-    let folded = super::tokens::fold_accents(word);
-    let folded = folded.as_ref();
-    StopWord { english: ENGLISH.binary_search(&folded).is_ok(), spanish: SPANISH.binary_search(&folded).is_ok() }
+    table().get(fold_accents(word).as_ref()).copied().unwrap_or_default()
 }
 
 pub fn is_stop_word(word: &str) -> bool {
@@ -348,7 +366,7 @@ mod tests {
             }
             for w in list {
                 assert_eq!(w.to_lowercase(), *w);
-                assert_eq!(super::super::tokens::fold_accents(w), *w, "{w} must be stored folded");
+                assert_eq!(fold_accents(w), *w, "{w} must be stored folded");
             }
         }
         assert!((150..=300).contains(&ENGLISH.len()), "{}", ENGLISH.len());

@@ -19,8 +19,11 @@ fn top(a: &MemoryAnalytics, n: usize) -> Vec<(&str, u32)> {
     a.top_words.iter().take(n).map(|w| (w.word.as_str(), w.count)).collect()
 }
 
-/// `(speaker, name, is_user, segments, talk_seconds, words)` in the stored order.
-fn speakers(a: &MemoryAnalytics) -> Vec<(&str, Option<&str>, bool, u32, f64, u32)> {
+/// `(speaker, name, is_user, segments, talk_seconds, words)`.
+type SpeakerRow<'a> = (&'a str, Option<&'a str>, bool, u32, f64, u32);
+
+/// The speakers in their stored order.
+fn speakers(a: &MemoryAnalytics) -> Vec<SpeakerRow<'_>> {
     a.speakers.iter().map(|s| (s.speaker.as_str(), s.name.as_deref(), s.is_user, s.segments, s.talk_seconds, s.words)).collect()
 }
 
