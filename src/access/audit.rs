@@ -220,6 +220,7 @@ mod tests {
         assert!(!should_record(&keyed, "PUT", 401));
         assert!(!should_record(&Access::Webhook, "POST", 200));
         assert!(!should_record(&Access::Open, "POST", 200));
+        assert!(!should_record(&Access::OmiTool, "POST", 200));
     }
 
     #[test]

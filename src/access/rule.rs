@@ -30,6 +30,11 @@ pub enum Access {
     /// Omi's deliveries: a webhook credential (see `access::webhook`), verified after a bounded
     /// read of the body because a signature covers it.
     Webhook,
+    /// Omi's assistant calling a chat tool (`omi::tools`): a `v2` `X-Omi-Signature` by the
+    /// app's secret over the whole request, verified after a bounded read; the handler serves
+    /// only the uid the signed request names (and, under `OMI_ENROLLMENT=required`, only an
+    /// enrolled one).
+    OmiTool,
     /// An API key or `API_TOKEN`, checked centrally.
     Key(KeyRule),
     /// The live WebSocket: a ticket (see `access::ticket`) offered as a subprotocol, or else a

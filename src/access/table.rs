@@ -42,7 +42,7 @@ impl Verb {
     }
 }
 
-/// Which change brought a route. Merge scaffolding: once issues 10, 11 and 15 have landed, every
+/// Which change brought a route. Merge scaffolding: once issues 10, 11, 14 and 15 have landed, every
 /// entry is served and [`unrouted`] must come back empty; the field can then go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,6 +50,7 @@ pub enum Origin {
     Existing,
     Issue10,
     Issue11,
+    Issue14,
     Issue15,
 }
 
@@ -100,6 +101,12 @@ pub const ROUTES: &[RouteRule] = &[
     r(Get, "/api/omi/setup", Access::Open, "Omi's setup check", Existing),
     r(Get, "/api/omi/enroll", Access::Open, "Omi app auth step: the invite-code page for ?uid=", Issue11),
     r(Post, "/api/omi/enroll", Access::Open, "Omi app auth step: redeem an invite code for a uid", Issue11),
+    // Omi's assistant (chat tools, issue 14).
+    r(Get, "/.well-known/omi-tools.json", Access::Open, "the chat tools manifest", Issue14),
+    r(Post, "/api/omi/tools/search", Access::OmiTool, "chat tool: search my mentorship logs", Issue14),
+    r(Get, "/api/omi/tools/action-items", Access::OmiTool, "chat tool: my open action items", Issue14),
+    r(Post, "/api/omi/tools/sessions-with", Access::OmiTool, "chat tool: my sessions with a person or team", Issue14),
+    r(Get, "/api/omi/tools/hours", Access::OmiTool, "chat tool: my mentoring hours", Issue14),
     // Omi data.
     r(Get, "/api/omi/logs", key(OmiRead, USER_ID), "memories, newest first; search and filters", Existing),
     r(Get, "/api/omi/logs/{uid}/{memoryId}", key(OmiRead, UID), "one stored memory (any version)", Existing),
@@ -229,6 +236,9 @@ pub fn markdown() -> String {
         let (access, scope, narrow) = match &rule.access {
             Access::Open => ("open".to_string(), "—".to_string(), "—".to_string()),
             Access::TestOnly => ("test builds only".into(), "—".into(), "—".into()),
+            Access::OmiTool => {
+                ("Omi chat tool".into(), "—".into(), "`v2` signature by the app's secret; only the signed uid's data".into())
+            }
             Access::Webhook => (
                 "webhook".into(),
                 "—".into(),
@@ -269,7 +279,7 @@ mod tests {
         let mut seen = HashSet::new();
         for rule in ROUTES {
             assert!(seen.insert((rule.method, rule.template)), "duplicate {} {}", rule.method.as_str(), rule.template);
-            assert!(rule.template.starts_with("/api/"), "{}", rule.template);
+            assert!(rule.template.starts_with("/api/") || rule.template.starts_with("/.well-known/"), "{}", rule.template);
             assert_ne!(rule.method, Verb::Head, "HEAD follows GET: {}", rule.template);
             let segments: Vec<&str> = rule.template.split('/').skip(1).collect();
             for (i, seg) in segments.iter().enumerate() {
@@ -338,9 +348,21 @@ mod tests {
                     assert!(scoped, "{} is not scoped by its mentor", rule.template);
                 }
                 Access::Open => assert!(["/api/omi/setup", "/api/omi/enroll"].contains(&rule.template)),
+                Access::OmiTool => assert!(rule.template.starts_with("/api/omi/tools/")),
                 other => panic!("{}: unexpected {other:?}", rule.template),
             }
         }
+    }
+
+    #[test]
+    fn every_chat_tool_has_its_route() {
+        use crate::omi::tools::call::Tool;
+        for tool in Tool::ALL {
+            let method = Verb::parse(tool.method()).unwrap();
+            let rule = rule_for(method, &tool.path()).unwrap_or_else(|| panic!("no rule for {} {}", tool.method(), tool.path()));
+            assert_eq!(rule.access, Access::OmiTool);
+        }
+        assert_eq!(ROUTES.iter().filter(|r| r.access == Access::OmiTool).count(), Tool::ALL.len());
     }
 
     #[test]
