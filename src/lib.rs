@@ -17,6 +17,8 @@ pub mod omi;
 pub mod store;
 
 #[cfg(test)]
+mod contract_tests;
+#[cfg(test)]
 mod proptests;
 
 mod admin;
