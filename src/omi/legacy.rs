@@ -130,9 +130,11 @@ fn digits(s: Option<&str>, len: usize) -> bool {
     s.is_some_and(|s| s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// `yyyy-mm-dd` (bytes, so a multi-byte character can never split a slice).
 fn is_date(s: Option<&str>) -> bool {
     s.is_some_and(|s| {
-        s.len() == 10 && digits(s.get(..4), 4) && &s[4..5] == "-" && digits(s.get(5..7), 2) && &s[7..8] == "-" && digits(s.get(8..), 2)
+        let b = s.as_bytes();
+        b.len() == 10 && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
     })
 }
 
@@ -731,24 +733,22 @@ mod tests {
     }
 
     #[test]
-    fn mappings_parse_from_json_and_csv() {
-        let json = Mapping::parse(r#"{"aliceat_example_com": "AliceUid01", "Bob.Jones": "BobUid02"}"#).unwrap();
-        let csv = Mapping::parse("\u{feff}sanitized_uid,omi_uid\n# comment\n\naliceat_example_com, AliceUid01\n\"Bob.Jones\";BobUid02\n")
-            .unwrap();
-        assert_eq!(json, csv);
-        assert_eq!(json.len(), 2);
-        assert_eq!(json.resolve("bob_jones").unwrap(), Resolved { uid: "BobUid02".into(), mapped: true });
-        assert_eq!(json.resolve("Alice@Example.com").unwrap(), Resolved { uid: "AliceUid01".into(), mapped: true });
-        assert_eq!(json.resolve("AliceUid01").unwrap(), Resolved { uid: "AliceUid01".into(), mapped: true });
-        assert_eq!(json.resolve("carol").unwrap(), Resolved { uid: "carol".into(), mapped: false });
-        // Unmapped and not storable as given: its sanitised id is.
-        assert_eq!(json.resolve("Carol@X.org").unwrap(), Resolved { uid: "carolat_x_org".into(), mapped: false });
-        assert!(json.resolve(&"@".repeat(60)).is_err());
-
-        for bad in [r#"{"a": "has space"}"#, r#"{"a": 5}"#, r#"{"a": "X", "A": "Y"}"#, "a,b,c", "only-one-column", "a,not/ok", "{"] {
-            assert!(Mapping::parse(bad).is_err(), "{bad:?} accepted");
+    fn mappings_match_the_shared_vectors() {
+        let v = vectors();
+        let mut parsed = Vec::new();
+        for case in v["mappings"]["ok"].as_array().unwrap() {
+            let mapping = Mapping::parse(case["text"].as_str().unwrap()).unwrap_or_else(|e| panic!("{case}: {e}"));
+            for r in case["resolve"].as_array().unwrap() {
+                let got = mapping.resolve(r[0].as_str().unwrap()).ok().map(|r| json!({"uid": r.uid, "mapped": r.mapped}));
+                assert_eq!(got.unwrap_or(Value::Null), r[1], "{} in {}", r[0], case["text"]);
+            }
+            parsed.push(mapping);
         }
-        assert!(Mapping::parse("").unwrap().is_empty());
+        // The JSON, the CSV with a header and the tab-separated CSV are the same mapping.
+        assert!(parsed[0] == parsed[1] && parsed[1] == parsed[2] && parsed[0].len() == 2);
+        for bad in v["mappings"]["bad"].as_array().unwrap() {
+            assert!(Mapping::parse(bad.as_str().unwrap()).is_err(), "{bad} accepted");
+        }
     }
 
     #[test]
@@ -792,6 +792,33 @@ mod tests {
         let report = m.report();
         assert_eq!((report.memories, report.versions, report.copies, report.duplicates), (1, 2, 3, 1));
         assert_eq!(report.unmapped, ["bob"]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 4_000, failure_persistence: None, ..Default::default() })]
+
+        /// Whatever the old app was given, its output is a sanitised id (never empty, never
+        /// `__`, never an edge `_`), and the names built from it parse back.
+        #[test]
+        fn sanitized_output_always_has_the_sanitised_shape(uid in "\\PC{0,70}|[A-Za-z@._ -]{0,70}", id in "[0-9a-f-]{1,40}", ms in 0i64..1i64 << 50) {
+            let s = sanitize_uid(&uid);
+            proptest::prop_assert!(is_sanitized(&s), "{:?} -> {:?}", uid, s);
+            let local_all = format!("omi-logs/memory/all/{s}-memory-{id}-{ms}.json");
+            let parsed = parse_name_with_id(&local_all, &id).unwrap();
+            proptest::prop_assert_eq!((parsed.uid.as_deref(), parsed.received_ms), (Some(s.as_str()), ms));
+            let local = format!("omi-logs/memory/by-user/{s}/memory-{id}-{ms}.json");
+            proptest::prop_assert_eq!(parse_name(&local).map(|n| n.memory_id), Some(id.clone()));
+        }
+
+        /// Arbitrary names and bytes: an answer, never a panic.
+        #[test]
+        fn names_and_files_never_panic(path in "([a-z@.é-]{0,6}/){0,6}[a-zé0-9@.-]{0,40}(\\.json)?", id in "\\PC{0,8}", bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let _ = layout_of(&path);
+            let _ = parse_name(&path);
+            let _ = parse_name_with_id(&path, &id);
+            let _ = read_copy(&path, &bytes);
+            let _ = Mapping::parse(&String::from_utf8_lossy(&bytes));
+        }
     }
 
     #[test]
