@@ -9,9 +9,11 @@
 pub mod archive;
 pub mod content;
 pub mod diff;
+pub mod lifecycle;
 pub mod manifest;
 pub mod path;
 pub mod report;
+pub mod rollout;
 pub mod tier;
 
 pub mod admin;
