@@ -72,7 +72,7 @@ impl Retention {
             return Vec::new();
         }
         let mut newest_first: Vec<&VersionInfo> = versions.iter().collect();
-        newest_first.sort_by(|a, b| b.number.cmp(&a.number));
+        newest_first.sort_by_key(|v| std::cmp::Reverse(v.number));
         let keep_last = self.keep_last.map_or(0, |n| n as usize);
         let cutoff = self.keep_days.map(|d| now_ms.saturating_sub(i64::from(d).saturating_mul(DAY_MS)));
         let mut doomed: Vec<i64> = newest_first

@@ -11,9 +11,11 @@ pub mod content;
 pub mod diff;
 pub mod lifecycle;
 pub mod manifest;
+pub mod ndjson;
 pub mod path;
 pub mod report;
 pub mod rollout;
+pub mod stream;
 pub mod tier;
 
 pub mod admin;
