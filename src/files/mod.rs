@@ -8,6 +8,7 @@
 
 pub mod archive;
 pub mod content;
+pub mod costs;
 pub mod diff;
 pub mod lifecycle;
 pub mod manifest;
