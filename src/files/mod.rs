@@ -16,6 +16,7 @@ pub mod ndjson;
 pub mod path;
 pub mod report;
 pub mod rollout;
+pub mod signed_url;
 pub mod stream;
 pub mod tier;
 
