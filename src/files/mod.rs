@@ -7,6 +7,7 @@
 //! through the store adapters). HTTP: [`routes`].
 
 pub mod archive;
+pub mod changes;
 pub mod content;
 pub mod costs;
 pub mod diff;
