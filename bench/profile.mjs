@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import WebSocket from "ws";
-import { startTarget, cpuSeconds, WEBHOOK_TOKEN, API_TOKEN } from "./lib/targets.mjs";
+import { startTarget, cpuSeconds, WEBHOOK_TOKEN, API_TOKEN } from "./lib/workers.mjs";
 import { ROOT } from "../tests/helpers/worker.mjs";
 import { memory } from "./lib/data.mjs";
 
