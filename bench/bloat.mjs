@@ -121,10 +121,15 @@ function parseNames(wasm, at, end, names) {
 
 const ESCAPES = { $SP$: "@", $BP$: "*", $RF$: "&", $LT$: "<", $GT$: ">", $LP$: "(", $RP$: ")", $C$: "," };
 
-/** Rust's legacy mangling (`_ZN…17h<hash>E`) to a path without the hash; other names as they are. */
+/**
+ * A function's Rust path without hashes: Rust's legacy mangling (`_ZN…17h<hash>E`) decoded, and
+ * in already-demangled names (what wasm-bindgen leaves) the `::h<hash>` suffix and the
+ * `[<hash>]` crate disambiguators dropped, so that every copy of a generic function has the
+ * same path. Other names (imports, wasm-bindgen shims) are returned as they are.
+ */
 export function demangle(name) {
   const m = name.match(/^_?_ZN(.*)E$/);
-  if (!m) return name;
+  if (!m) return name.replace(/::h[0-9a-f]{16}$/, "").replace(/\[[0-9a-f]{16}\]/g, "");
   const parts = [];
   let s = m[1];
   while (s.length) {
@@ -146,32 +151,53 @@ export function demangle(name) {
     .join("::");
 }
 
-/** The crate a function belongs to: the first path segment, inside `<T as Trait>` the type's. */
+const PRIMITIVE = /^(bool|char|str|[iuf](8|16|32|64|128|size)|T|U|E|F|R|S|K|V|W|I|A|B)$/;
+
+/**
+ * The crate a function belongs to: the first path segment; for `<Type as Trait>::f`, the type's
+ * crate, or the trait's when the type is a primitive or a generic parameter (`<f64 as
+ * core::fmt::Display>` is formatting code from core).
+ */
 export function crateOf(path) {
-  const m = path.replace(/^([<&*\s]|mut |dyn |const )+/, "").match(/^[A-Za-z_][A-Za-z0-9_]*/);
-  if (!m) return "(unnamed)";
-  return m[0];
+  const strip = (x) => x.replace(/^([<&*\s\[(]|mut |dyn |const )+/, "");
+  const first = (x) => strip(x).match(/^[A-Za-z_][A-Za-z0-9_]*/)?.[0] ?? null;
+  const impl = path.match(/^<(.+?) as ([A-Za-z_][A-Za-z0-9_:]*)/);
+  if (impl) {
+    const own = first(impl[1]);
+    if (own && !PRIMITIVE.test(own)) return own;
+    return first(impl[2]) ?? "(unnamed)";
+  }
+  return first(path) ?? "(unnamed)";
 }
 
-const KINDS = [
-  ["panics", /core::panicking|std::panicking|panic_fmt|panic_bounds_check|unwrap_failed|expect_failed|begin_panic|rust_panic|panic_nounwind|console_error_panic_hook|slice_(start|end)_index_len_fail|slice_index_order_fail|core::option::unwrap|result::unwrap/],
-  ["formatting", /core::fmt|alloc::fmt|as core::fmt::(Display|Debug|Write|LowerHex|UpperHex)>|::fmt$|fmt::write|Formatter|format_inner|to_string/],
-  ["serde_json / serde", /^<?&?(serde_json|serde)\b|as serde::|serde::de::|serde::ser::|_serde::/],
-  ["hashing (sha2, hmac, subtle)", /^<?&?(sha2|hmac|digest|block_buffer|subtle)\b|sha256|Sha256/],
-  ["compression (flate2, miniz_oxide)", /^<?&?(flate2|miniz_oxide|crc32fast|adler2?)\b/],
-  ["archives (tar)", /^<?&?tar\b/],
-  ["diff (similar)", /^<?&?similar\b/],
-  ["csv", /^<?&?csv(_core)?\b/],
-  ["dates (chrono)", /^<?&?chrono\b/],
-  ["JS glue (wasm_bindgen, js_sys, web_sys, worker)", /^<?&?(wasm_bindgen|js_sys|web_sys|worker|worker_sys|wasm_bindgen_futures|serde_wasm_bindgen)\b|__wbg|__wbindgen|__externref/],
-  ["async (futures)", /^<?&?(futures|futures_util|futures_core|futures_channel|pin_project)\b/],
-  ["r2d1 (own code)", /^<?&?r2d1\b/],
-  ["allocator and collections (alloc, hashbrown, dlmalloc)", /^<?&?(alloc|hashbrown|dlmalloc)\b|__rust_(alloc|dealloc|realloc)|memcpy|memmove|memset|memcmp/],
-  ["core / std, other", /^<?&?(core|std)\b/],
+// Kinds that cut across crates, by path; then kinds by crate.
+const PATH_KINDS = [
+  ["panics", /core::panicking|std::panicking|panic_fmt|panic_bounds_check|unwrap_failed|expect_failed|begin_panic|rust_panic|panic_nounwind|console_error_panic_hook|slice_(start|end)_index_len_fail|slice_index_order_fail|option::unwrap|result::unwrap/],
+  ["formatting (core::fmt, Display/Debug, float printing)", /core::fmt|alloc::fmt|as core::fmt::[A-Za-z]+>|fmt::write|Formatter|format_inner|::to_string$|^zmij::/],
+  ["JS glue (wasm_bindgen, js_sys, web_sys, worker)", /__wbg|__wbindgen|__externref|externref shim|multivalue shim/],
+  ["sorting (core::slice::sort)", /core::slice::sort/],
+  ["allocator and collections (alloc, hashbrown, dlmalloc)", /__rust_(alloc|dealloc|realloc)|__rdl_|^memcpy|^memmove|^memset|^memcmp/],
+];
+const CRATE_KINDS = [
+  ["r2d1 (own code)", ["r2d1"]],
+  ["serde_json / serde", ["serde", "serde_core", "serde_json", "serde_derive"]],
+  ["JS glue (wasm_bindgen, js_sys, web_sys, worker)", ["wasm_bindgen", "js_sys", "web_sys", "worker", "worker_sys", "wasm_bindgen_futures", "serde_wasm_bindgen"]],
+  ["URL parsing (url, idna, icu): pulled in by worker", ["url", "idna", "icu_normalizer", "icu_collections", "icu_properties", "icu_provider", "percent_encoding", "form_urlencoded", "utf8_iter", "zerovec", "writeable", "tinystr", "smallvec"]],
+  ["hashing (sha2, hmac, subtle)", ["sha2", "hmac", "digest", "block_buffer", "subtle", "crypto_common", "generic_array"]],
+  ["compression (flate2, miniz_oxide)", ["flate2", "miniz_oxide", "crc32fast", "adler", "adler2"]],
+  ["archives (tar)", ["tar"]],
+  ["diff (similar)", ["similar"]],
+  ["csv", ["csv", "csv_core"]],
+  ["dates (chrono)", ["chrono"]],
+  ["base64, hex", ["base64", "hex"]],
+  ["async (futures)", ["futures", "futures_util", "futures_core", "futures_channel", "pin_project_lite"]],
+  ["allocator and collections (alloc, hashbrown, dlmalloc)", ["alloc", "hashbrown", "dlmalloc"]],
+  ["core / std, other", ["core", "std"]],
 ];
 
-function kindOf(path) {
-  for (const [kind, re] of KINDS) if (re.test(path)) return kind;
+function kindOf(path, crate) {
+  for (const [kind, re] of PATH_KINDS) if (re.test(path)) return kind;
+  for (const [kind, crates] of CRATE_KINDS) if (crates.includes(crate)) return kind;
   return "other";
 }
 
@@ -187,7 +213,8 @@ function analyse(wasm) {
   const fns = bodies.map((bytes, i) => {
     const raw = names.get(importedFunctions + i) ?? null;
     const path = raw ? demangle(raw) : `(function ${importedFunctions + i})`;
-    return { bytes, raw, path, crate: raw ? crateOf(path) : "(unnamed)", kind: raw ? kindOf(path) : "other" };
+    const crate = raw ? crateOf(path) : "(unnamed)";
+    return { bytes, raw, path, crate, kind: raw ? kindOf(path, crate) : "other" };
   });
   const sum = (key) => {
     const m = new Map();

@@ -628,7 +628,7 @@ async function figureFiles() {
 }
 
 async function figureStartup() {
-  const coldStart = await runColdStart({ build: BUILD, rounds: P.coldStarts, log });
+  const coldStart = await runColdStart({ build: BUILD, rounds: P.coldStarts, log, probeDir: join(HERE, "out", "coldstart-probe") });
   figure({ id: "6", group: 6, name: "wasm size; cold start", wasm: wasmSize(), coldStart });
 }
 

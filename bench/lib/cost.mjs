@@ -149,15 +149,16 @@ export function fmtBytes(b) {
 }
 
 /**
- * Figure 10: memory while one 8 MB memory is ingested, per target. Measured three ways:
- * - `peakRss`: workerd's peak resident memory during the request over its resident memory just
- *   before (Linux VmHWM, reset through /proc/<pid>/clear_refs): the target's figure. It holds
- *   the isolate (JS heap, ArrayBuffers, wasm memory) *and* Miniflare's R2/D1 simulators, which
- *   run in the same process and keep their own copy of the object; the peer's figure shows what
- *   that part costs.
- * - `wasm`: r2d1's wasm linear memory before and after (exact; it never shrinks, so the size
- *   after is the high-water mark of everything Rust held at once).
- * - `heap`: V8's heap in use before and after, each after a full GC (what the request left).
+ * Figure 10: memory while one 8 MB memory is ingested, per target.
+ * - `isolate` (the target's figure): what the worker's isolate held during the request above
+ *   what it held before: JS heap in use + ArrayBuffer backing stores, polled through the
+ *   inspector at every await of the request (bench/lib/cpu.mjs), plus the growth of r2d1's wasm
+ *   linear memory (exact: it never shrinks, so its size after is the high-water mark of all Rust
+ *   held at once, and it stays that size for the isolate's life). A lower bound: a copy made and
+ *   dropped inside one synchronous JS stretch is not seen.
+ * - `peakRss`: workerd's peak resident memory during the request over just before (Linux VmHWM,
+ *   reset through /proc/<pid>/clear_refs): the isolate *and* Miniflare's R2/D1 simulators, which
+ *   run in the same process and buffer the object themselves (the peer's figure shows that part).
  */
 export async function figureMemory(ctx) {
   const bytes = 8_000_000;
@@ -168,26 +169,28 @@ export async function figureMemory(ctx) {
       ctx.log(`figure 10: memory of an 8 MB ingest into ${name} (${r + 1} of ${ctx.P.memRuns})`);
       const t = ctx.targets[name];
       const insp = ctx.inspectors[name];
-      const heapBefore = await insp.heapUsage();
-      const wasmBefore = name === "r2d1" ? await insp.wasmMemoryBytes() : [];
-      await sleep(200);
+      const wasmBefore = name === "r2d1" ? sum(await insp.wasmMemoryBytes()) : 0;
+      const jsBefore = await insp.heapUsage();
+      await sleep(100);
       if (!resetPeakRss(t.pid)) return { id: "10", group: 10, name: "peak memory, 8 MB ingest", na: "cannot reset peak RSS (/proc/<pid>/clear_refs)" };
       const before = rss(t.pid);
+      const poll = insp.pollJsMemory();
       const res = await ctx.loader.run(ctx.ingestJob(name, { uids: [`mem-${r}`], from: 0, count: 1, concurrency: 1, bytes, salt: `mem${r}`, maxMs: 120_000 }));
-      await sleep(200);
+      await sleep(100);
+      const js = await poll.stop();
       const after = rss(t.pid);
-      const heapAfter = await insp.heapUsage();
-      const wasmAfter = name === "r2d1" ? await insp.wasmMemoryBytes() : [];
-      const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+      const wasmAfter = name === "r2d1" ? sum(await insp.wasmMemoryBytes()) : 0;
+      const jsBase = jsBefore.usedSize + (jsBefore.backingStorageSize || 0);
       per[name].push({
         status: Object.keys(res.statuses).join(","),
         wallMs: round(res.latencies?.[0]),
+        jsPeak: js.peak - jsBase,
+        jsPolls: js.polls,
+        wasmBefore,
+        wasmAfter,
+        isolate: Math.max(0, js.peak - jsBase) + (wasmAfter - wasmBefore),
         rssBefore: before.rss,
         peakRss: after.peak - before.rss,
-        wasmBefore: sum(wasmBefore),
-        wasmAfter: sum(wasmAfter),
-        heapBefore: heapBefore.usedSize,
-        heapAfter: heapAfter.usedSize,
       });
     }
   }
@@ -199,12 +202,15 @@ export async function figureMemory(ctx) {
       out[name] = { na: `ingest answered ${bad.status}`, runs };
       continue;
     }
-    const peak = Math.max(...runs.map((x) => x.peakRss));
+    const worst = runs.reduce((a, b) => (b.isolate > a.isolate ? b : a));
     out[name] = {
-      peakRss: peak,
-      peakOverBody: round(peak / bytes),
+      isolate: worst.isolate,
+      peakOverBody: round(worst.isolate / bytes),
+      jsPeak: worst.jsPeak,
+      wasmGrowth: worst.wasmAfter - worst.wasmBefore,
       wasmHighWater: Math.max(...runs.map((x) => x.wasmAfter)),
-      wasmGrowth: Math.max(...runs.map((x) => x.wasmAfter - x.wasmBefore)),
+      peakRss: Math.max(...runs.map((x) => x.peakRss)),
+      rssOverBody: round(Math.max(...runs.map((x) => x.peakRss)) / bytes),
       runs,
     };
   }
@@ -214,10 +220,12 @@ export async function figureMemory(ctx) {
     name: "peak memory while an 8 MB memory is ingested",
     bodyName: "8 MB",
     bodyBytes: bytes,
-    measure: "workerd peak RSS over RSS before (isolate + simulators)",
+    measure: "isolate: JS heap + ArrayBuffers at each await, + wasm memory growth",
     per: out,
   };
 }
+
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 
 export const METHOD =
   "isolate CPU: V8 sampling profiler of the worker's isolate (samples in the request's window × the achieved sampling period; " +

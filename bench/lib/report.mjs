@@ -84,25 +84,25 @@ export function report(results, { label, P }) {
 
   const f7 = find("7");
   if (f7) {
-    lines.push("", "Figure 7, CPU per request at c=1 (ms, p50 / p99), under the profiler:");
+    lines.push("", "Figure 7, CPU per request at c=1, under the profiler (isolate CPU p50 / p99 (mean); thread CPU and wall p50):");
     if (f7.na) lines.push(`  ${na(f7)}`);
     else {
+      const iso = (c) => (c ? `${fmtMs(c.p50)} / ${fmtMs(c.p99)} (${fmtMs(c.mean)})` : "–");
       lines.push(
         table(
-          ["route", "r2d1 isolate CPU", "thread CPU", "wall", "peer isolate CPU", "thread CPU", "wall", "isolate CPU r2d1/peer p50", "p99"],
+          ["route", "r2d1 isolate CPU", "peer isolate CPU", "r2d1/peer (means)", "r2d1 thread CPU", "peer thread CPU", "r2d1 wall", "peer wall"],
           f7.rows.map((r) =>
             r.na
-              ? [r.name, na(r), "", "", "", "", "", "", ""]
+              ? [r.name, na(r), "", "", "", "", "", ""]
               : [
                   r.name,
-                  cpuText(r.per.r2d1.isolateCpu),
-                  cpuText(r.per.r2d1.threadCpu),
-                  cpuText(r.per.r2d1.wall),
-                  cpuText(r.per.peer.isolateCpu),
-                  cpuText(r.per.peer.threadCpu),
-                  cpuText(r.per.peer.wall),
-                  fmtRatio(ratio(r.per.r2d1.isolateCpu, r.per.peer.isolateCpu, "p50")),
-                  fmtRatio(ratio(r.per.r2d1.isolateCpu, r.per.peer.isolateCpu, "p99")),
+                  iso(r.per.r2d1.isolateCpu),
+                  iso(r.per.peer.isolateCpu),
+                  fmtRatio(ratio(r.per.r2d1.isolateCpu, r.per.peer.isolateCpu, "mean")),
+                  fmtMs(r.per.r2d1.threadCpu?.p50),
+                  fmtMs(r.per.peer.threadCpu?.p50),
+                  fmtMs(r.per.r2d1.wall?.p50),
+                  fmtMs(r.per.peer.wall?.p50),
                 ],
           ),
         ),
@@ -111,16 +111,17 @@ export function report(results, { label, P }) {
   }
   const f8 = find("8");
   if (f8) {
-    lines.push("", "Figure 8, ingest CPU against body size at c=1 (ms, p50; isolate CPU from the profiler):");
+    lines.push("", "Figure 8, ingest CPU against body size at c=1 (p50; isolate CPU from the profiler, with its mean):");
     if (f8.na) lines.push(`  ${na(f8)}`);
     else {
       lines.push(
         table(
-          ["memory", "n", "r2d1 isolate CPU", "thread CPU", "wall", "peer isolate CPU", "thread CPU", "wall", "r2d1/peer isolate CPU"],
+          ["memory", "n", "r2d1 isolate CPU", "thread CPU", "wall", "peer isolate CPU", "thread CPU", "wall", "r2d1/peer isolate CPU (means)"],
           f8.sizes.map((s) => {
             const [a, b] = [s.per.r2d1, s.per.peer];
             const errs = a.ok < a.n || b.ok < b.n ? ` (errors: r2d1 ${JSON.stringify(a.statuses)}, peer ${JSON.stringify(b.statuses)})` : "";
-            return [s.name + errs, a.n, fmtMs(a.isolateCpu?.p50), fmtMs(a.threadCpu?.p50), fmtMs(a.wall?.p50), fmtMs(b.isolateCpu?.p50), fmtMs(b.threadCpu?.p50), fmtMs(b.wall?.p50), fmtRatio(ratio(a.isolateCpu, b.isolateCpu, "p50"))];
+            const iso = (c) => `${fmtMs(c?.p50)} (${fmtMs(c?.mean)})`;
+            return [s.name + errs, a.n, iso(a.isolateCpu), fmtMs(a.threadCpu?.p50), fmtMs(a.wall?.p50), iso(b.isolateCpu), fmtMs(b.threadCpu?.p50), fmtMs(b.wall?.p50), fmtRatio(ratio(a.isolateCpu, b.isolateCpu, "mean"))];
           }),
         ),
       );
@@ -136,9 +137,9 @@ export function report(results, { label, P }) {
         if (m.na) lines.push(`  ${t}: n/a (${m.na})`);
         else
           lines.push(
-            `  ${t.padEnd(5)} workerd peak RSS +${fmtBytes(m.peakRss)} (${m.peakOverBody}× the body)` +
-              (t === "r2d1" ? `; wasm memory high-water ${fmtBytes(m.wasmHighWater)} (grew ${fmtBytes(m.wasmGrowth)})` : "") +
-              `; V8 heap after GC ${m.runs.map((r) => `${fmtBytes(r.heapBefore)} → ${fmtBytes(r.heapAfter)}`).join(", ")}`,
+            `  ${t.padEnd(5)} isolate +${fmtBytes(m.isolate)} (${m.peakOverBody}× the body): JS heap + ArrayBuffers +${fmtBytes(m.jsPeak)}` +
+              (t === "r2d1" ? `, wasm memory +${fmtBytes(m.wasmGrowth)} (now ${fmtBytes(m.wasmHighWater)}, never returned)` : "") +
+              `; workerd peak RSS +${fmtBytes(m.peakRss)} (${m.rssOverBody}×, simulators included)`,
           );
       }
     }
@@ -192,10 +193,14 @@ export function report(results, { label, P }) {
       lines.push(
         `  cold start ${label(t).padEnd(24)} workerd boot ${fmtMs(s.bootMs)}, first delivery ${fmtMs(s.firstMs)}, second ${fmtMs(s.secondMs)} (being first: +${fmtMs(s.firstExtraMs)}; medians of ${s.starts})`,
       );
+      const [a, b] = [s.isolateCpu.first, s.isolateCpu.second];
+      lines.push(
+        `    isolate CPU, first delivery ${fmtMs(a.total)} (wasm ${fmtMs(a.wasm)}, JS ${fmtMs(a.js)}, GC ${fmtMs(a.gc)}, V8 other ${fmtMs(a.other)}); second ${fmtMs(b.total)} (wasm ${fmtMs(b.wasm)}, JS ${fmtMs(b.js)})`,
+      );
     }
     lines.push(`  r2d1/peer: first delivery ${fmtRatio(c.firstRatio)}, boot ${fmtRatio(c.bootRatio)}`);
     lines.push(
-      `  r2d1's wasm in workerd: compile ${fmtMs(c.wasm.compileMs)} (probe boot with the module ${fmtMs(c.wasm.probeBootMs.withModule)} − without ${fmtMs(c.wasm.probeBootMs.without)}), instantiate ${fmtMs(c.wasm.instantiateMs)}`,
+      `  r2d1's wasm in workerd: compile ${fmtMs(c.wasm.compileMs)} (probe boot with the module ${fmtMs(c.wasm.probeBootMs.withModule)} − without ${fmtMs(c.wasm.probeBootMs.without)}, medians of ${c.wasm.probeBootMs.pairs}), instantiate ${fmtMs(c.wasm.instantiateMs)}`,
     );
   }
   return lines.join("\n");

@@ -114,11 +114,12 @@ export function freePort() {
  * start is not the worker's); then `firstMs` = the first request to the worker (isolate
  * start-up, wasm instantiation, first run of every code path it takes) and `secondMs` = the same
  * request again, warm. The request is `GET /api/health` (R2 HEAD + one D1 SELECT in r2d1 and
- * in the peer) unless `first(origin)` returns another `{path, init}`.
+ * in the peer) unless `first(i)` returns another `{path, init}` for request i (0, 1); `around(i,
+ * send, {inspectorPort})` may wrap each of the two (to profile it).
  * `inspect: true` opens the V8 inspector (bench/lib/cpu.mjs) on a free port. `pid` is workerd's
  * process id; its main thread (tid = pid) runs every isolate.
  */
-export async function startTarget(name, { build, verbose = false, inspect = false, first = null, extra = {} } = {}) {
+export async function startTarget(name, { build, verbose = false, inspect = false, first = null, around = null, extra = {} } = {}) {
   const spec = SPECS[name];
   const before = workerdChildren();
   const inspectorPort = inspect ? await freePort() : undefined;
@@ -146,11 +147,14 @@ export async function startTarget(name, { build, verbose = false, inspect = fals
   await bucket.head("__bench_wake");
   const timed = async (i) => {
     const req = first ? first(i) : { path: "/api/health", init: {} };
-    const t = performance.now();
-    const res = await fetch(new URL(req.path, url), req.init);
-    await res.text();
-    if (res.status >= 500) throw new Error(`${name}: first requests answered ${res.status}`);
-    return performance.now() - t;
+    const send = async () => {
+      const t = performance.now();
+      const res = await fetch(new URL(req.path, url), req.init);
+      await res.text();
+      if (res.status >= 500) throw new Error(`${name}: first requests answered ${res.status}`);
+      return performance.now() - t;
+    };
+    return around ? around(i, send, { inspectorPort }) : send();
   };
   const firstMs = await timed(0);
   const secondMs = await timed(1);

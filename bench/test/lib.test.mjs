@@ -35,6 +35,8 @@ test("busy time per window counts the isolate's samples at the achieved period",
   const p = profileOf(0, 20_000, 300, busy);
   const { periodUs, busyMs } = busyPerWindow(p, [0, 8000, 20_000], 250);
   assert.equal(periodUs, 300);
+  // Too few back-to-back samples to measure the period: the requested interval plus 25 %.
+  assert.equal(busyPerWindow(profileOf(0, 2000, 300, () => "busy"), [0, 2000], 250).periodUs, 312.5);
   assert.equal(busyMs.length, 2);
   assert.ok(Math.abs(busyMs[0] - 3.0) <= 0.3, `window 0: ${busyMs[0]}`);
   assert.ok(Math.abs(busyMs[1] - 2.0) <= 0.3, `window 1: ${busyMs[1]}`);
