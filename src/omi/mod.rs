@@ -1,12 +1,14 @@
 //! Omi mentorship logs: the webhooks Omi calls, and the queries, export, import and jobs over
 //! what they stored. Routes under `/api/omi/`.
 
+pub mod analytics;
 pub mod cursor;
 pub mod keys;
 pub mod payload;
 pub mod query;
 pub mod repo;
 pub mod signature;
+pub mod tools;
 
 mod admin;
 pub mod consistency;
