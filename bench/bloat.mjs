@@ -8,6 +8,8 @@
 // wasm-opt run again, about a minute). Writes bench/out/bloat.txt and bench/out/bloat.json:
 // code bytes by crate and by kind (formatting, panics, serde, hashing, …), the largest
 // functions, and generic functions instantiated more than once (monomorphised copies).
+// If twiggy is installed (`cargo install twiggy`; or TWIGGY=path), its `top`, `monos` and
+// `garbage` listings of the same file go to bench/out/twiggy.txt.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -229,9 +231,10 @@ function analyse(wasm) {
   // Generic functions instantiated more than once: the same path (hash dropped) several times.
   const families = new Map();
   for (const f of fns.filter((f) => f.raw)) {
-    const e = families.get(f.path) || { path: f.path, copies: 0, bytes: 0 };
+    const e = families.get(f.path) || { path: f.path, copies: 0, bytes: 0, largest: 0 };
     e.copies++;
     e.bytes += f.bytes;
+    e.largest = Math.max(e.largest, f.bytes);
     families.set(f.path, e);
   }
   const duplicated = [...families.values()].filter((e) => e.copies > 1).sort((a, b) => b.bytes - a.bytes);
@@ -249,6 +252,8 @@ function analyse(wasm) {
       families: duplicated.length,
       copies: duplicated.reduce((a, e) => a + e.copies, 0),
       bytes: duplicated.reduce((a, e) => a + e.bytes, 0),
+      // What the copies beyond the largest one of each function cost (twiggy's "bloat").
+      excessBytes: duplicated.reduce((a, e) => a + e.bytes - e.largest, 0),
       top: duplicated.slice(0, 25),
     },
   };
@@ -269,7 +274,7 @@ function text(a, source) {
   for (const f of a.top) L.push(`  ${String(f.bytes).padStart(9)}  ${pct(f.bytes, code).padStart(7)}  ${f.path}`);
   L.push(
     "",
-    `generic functions with more than one copy: ${a.duplicated.families} functions, ${a.duplicated.copies} copies, ${(a.duplicated.bytes / 1024).toFixed(0)} KiB (${pct(a.duplicated.bytes, code)} of code); largest:`,
+    `generic functions with more than one copy: ${a.duplicated.families} functions, ${a.duplicated.copies} copies, ${(a.duplicated.bytes / 1024).toFixed(0)} KiB (${pct(a.duplicated.bytes, code)} of code), of which ${(a.duplicated.excessBytes / 1024).toFixed(0)} KiB beyond each function's largest copy; largest:`,
   );
   for (const e of a.duplicated.top) L.push(`  ${String(e.bytes).padStart(9)}  ×${String(e.copies).padEnd(3)} ${e.path}`);
   return L.join("\n") + "\n";
@@ -285,4 +290,18 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   writeFileSync(join(OUT, "bloat.json"), JSON.stringify({ source: file, ...a }, null, 2) + "\n");
   process.stdout.write(t);
   console.error(`wrote ${join(OUT, "bloat.txt")} and bloat.json`);
+  const twiggy = process.env.TWIGGY || "twiggy";
+  const parts = [];
+  for (const args of [["top", "-n", "40"], ["monos", "-m", "20", "-n", "10"], ["garbage", "-n", "20"]]) {
+    const r = spawnSync(twiggy, [...args, file], { encoding: "utf8" });
+    if (r.error || r.status !== 0) {
+      console.error(`bloat: twiggy not run (${r.error ? "not installed: cargo install twiggy" : r.stderr.trim()})`);
+      break;
+    }
+    parts.push(`$ twiggy ${args.join(" ")} index_bg.wasm\n${r.stdout}`);
+  }
+  if (parts.length) {
+    writeFileSync(join(OUT, "twiggy.txt"), parts.join("\n"));
+    console.error(`wrote ${join(OUT, "twiggy.txt")}`);
+  }
 }

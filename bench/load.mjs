@@ -99,7 +99,10 @@ async function run(job) {
       let status = 0;
       let text = "";
       try {
-        const res = await p.request(req);
+        // `fresh`: a connection of its own, closed after the answer. For one-off requests spaced
+        // out by other work, where a kept-alive socket may have been closed by workerd meanwhile
+        // (a reset that would count as a failed request).
+        const res = await p.request(job.fresh ? { ...req, reset: true } : req);
         status = res.statusCode;
         text = await res.body.text();
       } catch (e) {

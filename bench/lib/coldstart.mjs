@@ -8,7 +8,7 @@
 //
 // The split of r2d1's start-up:
 // - compile: two probe workers in their own workerd, one importing r2d1's index_bg.wasm (so
-//   workerd compiles it at start-up) and one not: the difference in boot time. V8 compiles wasm
+//   workerd compiles it at start-up) and one not: the difference in their median boot times. V8 compiles wasm
 //   lazily (a function on its first call), so this is validation and set-up only.
 // - instantiate: the probe that has the module instantiates it `INSTANCES` times in one
 //   request against stub imports (no Rust code runs); its time over a no-op request's, per
@@ -27,7 +27,6 @@ import { memory } from "./data.mjs";
 import { round } from "./stats.mjs";
 
 const INSTANCES = 10;
-const PROBE_PAIRS_PER_ROUND = 3;
 const PROFILE_INTERVAL_US = 250;
 
 const PROBE_PLAIN = `export default { async fetch() { return new Response("ok"); } };\n`;
@@ -123,7 +122,7 @@ function splitProfile(profile) {
 }
 
 /** Runs `rounds` cold starts of each target, profiled starts, and the wasm probes. */
-export async function runColdStart({ build, rounds, log, probeDir }) {
+export async function runColdStart({ build, rounds, probePairs = 3, log, probeDir }) {
   writeProbes(build, probeDir);
   const starts = { r2d1: [], peer: [] };
   const cpu = { r2d1: [], peer: [] };
@@ -160,7 +159,7 @@ export async function runColdStart({ build, rounds, log, probeDir }) {
       await p.dispose();
       cpu[name].push(split);
     }
-    for (let k = 0; k < PROBE_PAIRS_PER_ROUND; k++) {
+    for (let k = 0; k < probePairs; k++) {
       for (const withWasm of (r + k) % 2 ? [true, false] : [false, true]) {
         const probe = await startProbe(probeDir, withWasm);
         try {

@@ -122,12 +122,13 @@ export async function figureSizes(ctx) {
 }
 
 /**
- * The largest body whose p50 isolate CPU stays under `limitMs`, by linear interpolation between
+ * The largest body whose mean isolate CPU stays under `limitMs`, by linear interpolation between
  * the two measured sizes around the limit (CPU grows about linearly with the bytes parsed and
- * hashed).
+ * hashed). The mean, not the p50: the big sizes are measured a few times only, and a single
+ * request's figure is quantised to the sampling period.
  */
 export function largestUnder(sizes, name, limitMs) {
-  const pts = sizes.map((s) => ({ bytes: s.bytes, name: s.name, cpu: s.per[name]?.isolateCpu?.p50 })).filter((p) => p.cpu !== undefined && p.cpu !== null);
+  const pts = sizes.map((s) => ({ bytes: s.bytes, name: s.name, cpu: s.per[name]?.isolateCpu?.mean })).filter((p) => p.cpu !== undefined && p.cpu !== null);
   if (!pts.length) return { bytes: null, text: "not measured" };
   if (pts[0].cpu >= limitMs) return { bytes: 0, text: `none: even ${pts[0].name} takes ${pts[0].cpu} ms` };
   for (let i = 1; i < pts.length; i++) {

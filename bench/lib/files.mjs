@@ -51,6 +51,8 @@ export async function runFiles({ loader, targets, origin, auth, call, P, log, fi
     concurrency: 1,
     maxMs: 60_000,
     samples: 1,
+    // Single operations come seconds apart: each on its own connection (see bench/load.mjs).
+    fresh: count === 1,
   });
   const app = "bench-files";
 

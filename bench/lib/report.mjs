@@ -125,7 +125,7 @@ export function report(results, { label, P }) {
           }),
         ),
       );
-      lines.push(`Largest memory under ${f8.limitMs} ms isolate CPU: r2d1 ${f8.fitsLimit.r2d1.text}; peer ${f8.fitsLimit.peer.text}`);
+      lines.push(`Largest memory under ${f8.limitMs} ms mean isolate CPU: r2d1 ${f8.fitsLimit.r2d1.text}; peer ${f8.fitsLimit.peer.text}`);
     }
   }
   const f10 = find("10");

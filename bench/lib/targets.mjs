@@ -37,6 +37,9 @@ export const DESIGN = {
 };
 
 const ratio = (a, b, key) => (!a || !b || a.na || b.na || !a[key] || !b[key] ? null : a[key] / b[key]);
+/** Why a side of a comparison cannot be judged: it is missing, or some of its requests failed. */
+const unusable = (name, row) =>
+  !row ? `${name} not measured` : row.na ? `${name}: ${row.na}` : row.ok < row.n ? `${name}: ${row.n - row.ok} of ${row.n} requests failed (${Object.keys(row.statuses || {}).join(", ")})` : null;
 const r2 = (x) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 100) / 100);
 
 /**
@@ -63,6 +66,11 @@ export function evaluate(results) {
       na("ingest", `ingest ${what}: r2d1/peer`, `p50 ≤ ${T.ingestP50}, p99 ≤ ${T.ingestP99}`, f?.na || f?.rows?.r2d1?.na || "not measured");
       continue;
     }
+    const bad = unusable("r2d1", f.rows.r2d1) || unusable("peer", f.rows.peer);
+    if (bad) {
+      na("ingest", `ingest ${what}: r2d1/peer`, `p50 ≤ ${T.ingestP50}, p99 ≤ ${T.ingestP99}`, bad);
+      continue;
+    }
     const p50 = ratio(f.rows.r2d1, f.rows.peer, "p50");
     const p99 = ratio(f.rows.r2d1, f.rows.peer, "p99");
     add("ingest", `ingest ${what}: r2d1/peer p50`, p50, `≤ ${T.ingestP50}`, p50 !== null && p50 <= T.ingestP50);
@@ -78,7 +86,7 @@ export function evaluate(results) {
       else add("cpu", `isolate CPU, ${s.name} memory (p50, ms)`, cpu, `< ${T.typicalCpuMs} ms`, cpu < T.typicalCpuMs);
     }
     const fit = sizes.fitsLimit?.r2d1;
-    add("cpu", `largest memory under ${T.cpuLimitMs} ms isolate CPU (bytes)`, fit?.bytes ?? null, "report", null, fit?.text);
+    add("cpu", `largest memory under ${T.cpuLimitMs} ms isolate CPU, mean (bytes)`, fit?.bytes ?? null, "report", null, fit?.text);
   } else na("cpu", "isolate CPU against body size", `< ${T.typicalCpuMs} ms`, sizes?.na || "not measured");
 
   // Cold start and size.
@@ -96,6 +104,11 @@ export function evaluate(results) {
     const f = get(id);
     if (!f || f.na || !f.rows?.r2d1 || f.rows.r2d1.na || !f.rows.peer) {
       na("queries", `${f?.name ?? id}: r2d1/peer`, `≤ ${T.statsRatio}`, f?.na || f?.rows?.r2d1?.na || "not measured");
+      continue;
+    }
+    const bad = unusable("r2d1", f.rows.r2d1) || unusable("peer", f.rows.peer);
+    if (bad) {
+      na("queries", `${f.name}: r2d1/peer`, `≤ ${T.statsRatio}`, bad);
       continue;
     }
     for (const key of ["p50", "p99"]) {
@@ -132,8 +145,9 @@ export function evaluate(results) {
     for (const row of files.rows.filter((r) => !r.name.startsWith("diff"))) {
       const a = row.per.r2d1;
       const b = row.per.peer;
-      if (!a || !b || a.na || b.na) {
-        na("files", `files ${row.name}: r2d1/peer p50`, `≤ ${T.filesRatio}`, a?.na || b?.na || "peer not measured");
+      const bad = unusable("r2d1", a) || unusable("peer", b);
+      if (bad) {
+        na("files", `files ${row.name}: r2d1/peer p50`, `≤ ${T.filesRatio}`, bad);
         continue;
       }
       const x = ratio(a, b, "p50");

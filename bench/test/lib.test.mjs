@@ -54,9 +54,9 @@ test("spread gives nearest-rank percentiles and ignores missing values", () => {
 
 test("the largest body under the limit is interpolated between the sizes around it", () => {
   const sizes = [
-    { name: "1 KB", bytes: 1_000, per: { r2d1: { isolateCpu: { p50: 4 } } } },
-    { name: "1 MB", bytes: 1_000_000, per: { r2d1: { isolateCpu: { p50: 8 } } } },
-    { name: "8 MB", bytes: 8_000_000, per: { r2d1: { isolateCpu: { p50: 36 } } } },
+    { name: "1 KB", bytes: 1_000, per: { r2d1: { isolateCpu: { mean: 4 } } } },
+    { name: "1 MB", bytes: 1_000_000, per: { r2d1: { isolateCpu: { mean: 8 } } } },
+    { name: "8 MB", bytes: 8_000_000, per: { r2d1: { isolateCpu: { mean: 36 } } } },
   ];
   assert.equal(largestUnder(sizes, "r2d1", 10).bytes, 1_500_000);
   assert.equal(largestUnder(sizes, "r2d1", 3).bytes, 0);
@@ -94,6 +94,7 @@ test("the target check marks what it could not measure, and judges what it could
     figures: [
       { id: "1.c1", rows: { r2d1: row(5, 12), peer: row(5, 10) } },
       { id: "1.c8", rows: { r2d1: { na: "route missing" }, peer: row(5, 10) } },
+      { id: "1.re1", rows: { r2d1: row(1, 2), peer: { ...row(1, 2), ok: 8, statuses: { 0: 2, 200: 8 } } } },
       { id: "6", coldStart: { firstRatio: 1.5 }, wasm: { gzip: 500 * 1024 } },
     ],
   };
@@ -105,5 +106,7 @@ test("the target check marks what it could not measure, and judges what it could
   assert.equal(by("first request after start").met, true);
   assert.equal(by("wasm gzipped").met, false);
   assert.equal(by("ingest re-delivery, c=1").met, null);
+  assert.match(by("ingest re-delivery, c=1").why, /peer: 2 of 10 requests failed/);
+  assert.equal(by("ingest re-delivery, c=8").met, null);
   assert.ok(rows.every((r) => r.met !== undefined && r.goal));
 });
