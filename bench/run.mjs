@@ -675,16 +675,19 @@ async function main() {
     log(`started ${label(t)} at ${targets[t].origin} (boot ${fmtMs(targets[t].bootMs)}, first request ${fmtMs(targets[t].firstMs)})`);
   }
   loader = startLoader();
-  inspectors = await openInspectors(targets);
   await probeRoutes();
   results.routes = { ...routes };
 
   await figureIngest();
   const paths = await figureLogsAndStats();
   if (routes.ingest) {
+    // Inspector sessions only for these figures: the latency figures run with none attached.
+    inspectors = await openInspectors(targets);
     figure(await figureCpu(costContext(), paths));
     figure(await figureMemory(costContext()));
     figure(await figureSizes(costContext()));
+    await closeInspectors(inspectors);
+    inspectors = null;
   } else {
     na("7", "CPU per request", "route missing");
     na("8", "CPU against body size", "route missing");
