@@ -30,7 +30,8 @@ function pool(origin, connections) {
 /** The request list of a job, built before the clock starts when it is small enough. */
 function requestAt(job, i) {
   if (job.kind === "ingest") {
-    const pos = job.from + i;
+    // `indices`: send exactly these stream positions (a retry of the ones that failed).
+    const pos = job.indices ? job.indices[i] : job.from + i;
     const uids = job.uids;
     const idx = streamIndex(pos, job.dupRate || 0, job.salt || "");
     const uid = uids[idx % uids.length];
@@ -84,6 +85,7 @@ async function run(job) {
   let done = 0;
   let errors = 0;
   let firstError = null;
+  const transportFailed = [];
   const started = performance.now();
   const deadline = started + (job.maxMs || 60_000);
 
@@ -108,6 +110,7 @@ async function run(job) {
       } catch (e) {
         errors++;
         firstError ??= String(e && e.message ? e.message : e);
+        if (job.kind === "ingest") transportFailed.push(job.indices ? job.indices[i] : job.from + i);
       }
       const ms = performance.now() - t0;
       if (lat) lat[done] = ms;
@@ -135,6 +138,7 @@ async function run(job) {
     firstError,
     statuses,
     duplicates,
+    transportFailed,
     wallMs,
     latencies: lat ? Array.from(lat.subarray(0, done)) : null,
     ...(marks ? { marks } : {}),

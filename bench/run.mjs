@@ -428,7 +428,19 @@ async function figureIngest() {
 
 async function seedMentor(names, uid, count, concurrency = 16) {
   for (const t of names) {
-    const r = summarise([await loader.run(ingestJob(t, { uids: [uid], from: 0, count, concurrency, keepLatencies: false, maxMs: 240_000 }))]);
+    const job = ingestJob(t, { uids: [uid], from: 0, count, concurrency, keepLatencies: false, maxMs: 240_000 });
+    let res = await loader.run(job);
+    let r = summarise([res]);
+    // On a busy machine a few connections can be closed under the client (status 0, "other side
+    // closed"); those memories are sent again (a memory that did arrive answers 200 again, and
+    // is stored once in r2d1 and the peer).
+    let ok = r.ok;
+    for (let retry = 0; retry < 2 && ok !== count && res.transportFailed.length === count - ok; retry++) {
+      log(`  seeding ${uid} into ${t}: ${count - ok} transport errors (${r.firstError}); sending those again`);
+      res = await loader.run({ ...job, indices: res.transportFailed, count: res.transportFailed.length });
+      ok += summarise([res]).ok;
+    }
+    r = { ...r, ok };
     if (r.ok !== count) throw new Error(`seeding ${uid} into ${t}: ${r.ok}/${count} stored (${JSON.stringify(r.statuses)} ${r.firstError || ""})`);
     log(`  seeded ${count} × ${uid} into ${t} in ${(r.wallMs / 1000).toFixed(1)} s (${r.rps} /s at c=${concurrency})`);
     results.seeding ??= [];
