@@ -717,6 +717,8 @@ mod tests {
         assert!(added.starts_with("--- /dev/null\n+++ b/n.txt\n"));
         assert!(added.contains("+hi"));
         assert_eq!(unified("x", Some("same\n"), Some("same\n")), "");
+        // What tests/files.test.mjs expects over HTTP.
+        assert_eq!(unified("new/one.txt", None, Some("brand new\n")), "--- /dev/null\n+++ b/new/one.txt\n@@ -0,0 +1 @@\n+brand new\n");
     }
 
     /// Deterministic text: `lines` lines of about `width` bytes from `seed`.
