@@ -7,11 +7,18 @@
 //! through the store adapters). HTTP: [`routes`].
 
 pub mod archive;
+pub mod changes;
 pub mod content;
+pub mod costs;
 pub mod diff;
+pub mod lifecycle;
 pub mod manifest;
+pub mod ndjson;
 pub mod path;
 pub mod report;
+pub mod rollout;
+pub mod signed_url;
+pub mod stream;
 pub mod tier;
 
 pub mod admin;
