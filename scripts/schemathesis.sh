@@ -30,7 +30,13 @@ summary() {
 if [ ! -x "$venv/bin/st" ]; then
   echo "schemathesis: installing $VERSION into $venv (PyPI)"
   rm -rf "$venv"
-  if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$VERSION"; }; then
+  # Debian's own python3 needs python3-venv for `-m venv`; the machine's CPython has it.
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    rm -rf "$venv"
+    as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+    as_root apt-get install -y -qq python3-venv >/dev/null 2>&1 || true
+  fi
+  if ! { [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"; } || ! "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$VERSION"; then
     echo "schemathesis could not be installed"
     rm -rf "$venv"
     summary 0 1
