@@ -3,8 +3,9 @@
 //! side: migration between tiers, garbage collection and a storage report.
 //!
 //! Pure core (no `worker`): [`path`], [`tier`], [`content`], [`manifest`], [`diff`],
-//! [`archive`], [`report`]. Storage: [`repo`] (all SQL), [`service`] and [`admin`] (R2 + D1
-//! through the store adapters). HTTP: [`routes`].
+//! [`archive`], [`report`]. SQL: [`repo`]. Domain: [`service`] (files and versions) and
+//! [`maintenance`] (migration, rollback, import, report), writing through the storage core.
+//! HTTP: [`http`]. (Unreferenced blobs and snapshots are collected by the storage core's GC.)
 
 pub mod archive;
 pub mod content;
@@ -14,11 +15,10 @@ pub mod path;
 pub mod report;
 pub mod tier;
 
-pub mod admin;
 mod cache;
-pub mod consistency;
+pub mod http;
+pub mod maintenance;
 pub mod repo;
-pub mod routes;
 pub mod service;
 
 use crate::config::{Config, StorageMode};
