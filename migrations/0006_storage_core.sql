@@ -40,7 +40,9 @@ CREATE TABLE IF NOT EXISTS jobs (
   runs                 INTEGER NOT NULL DEFAULT 0,
   last_report          TEXT
 );
-INSERT OR IGNORE INTO jobs (name, cursor) SELECT 'omi.reconcile', NULL FROM omi_job_state WHERE job = 'reconcile';
+-- The reconciliation cursor walked memories only: it is the first of the prefixes it walks now.
+INSERT OR IGNORE INTO jobs (name, cursor)
+SELECT 'omi.reconcile', CASE WHEN cursor IS NULL THEN NULL ELSE '0:' || cursor END FROM omi_job_state WHERE job = 'reconcile';
 DROP TABLE IF EXISTS omi_job_state;
 
 -- Delivery ids are scoped to the mentor and the memory: another mentor's (or memory's) reuse of

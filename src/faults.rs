@@ -51,20 +51,22 @@ mod parking {
     }
 }
 
-/// Parks the request at pause point `name` if its `X-R2D1-Pause` header armed it, until a test
-/// calls `POST /api/__test/release?name=…` (polling every few ms through a JS timer, so other
-/// requests run meanwhile). Gives up after two minutes so a forgotten release cannot hang a
-/// test run. A no-op in production builds.
+/// Parks the request at pause point `name` if its `X-R2D1-Pause` header armed it (as `name`
+/// or `name@tag`), until a test calls `POST /api/__test/release?name=<the armed entry>`
+/// (polling every few ms through a JS timer, so other requests run meanwhile). Each pass
+/// through the point parks again. Gives up after two minutes so a forgotten release cannot
+/// hang a test run. A no-op in production builds.
 pub async fn pause(state: &RequestState, name: &str) {
     #[cfg(feature = "fault-injection")]
-    if state.pause_armed(name) {
-        parking::bump(&parking::PARKED, name, true);
+    if let Some(entry) = state.pause_armed(name) {
+        let entry = entry.to_string();
+        parking::bump(&parking::PARKED, &entry, true);
         let mut waited = 0u64;
-        while !parking::take_release(name) && waited < 120_000 {
+        while !parking::take_release(&entry) && waited < 120_000 {
             worker::Delay::from(std::time::Duration::from_millis(5)).await;
             waited += 5;
         }
-        parking::bump(&parking::PARKED, name, false);
+        parking::bump(&parking::PARKED, &entry, false);
     }
     let _ = (state, name);
 }

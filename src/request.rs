@@ -107,8 +107,13 @@ impl RequestState {
         Ok(())
     }
 
-    pub fn pause_armed(&self, name: &str) -> bool {
-        crate::faults::ENABLED && self.pauses.iter().any(|p| p == name)
+    /// The armed entry for pause point `name`, if any: `name` itself or `name@tag` (a test
+    /// tags its requests' pauses so that releases never reach another request's).
+    pub fn pause_armed(&self, name: &str) -> Option<&str> {
+        if !crate::faults::ENABLED {
+            return None;
+        }
+        self.pauses.iter().find(|p| p.as_str() == name || p.split_once('@').is_some_and(|(base, _)| base == name)).map(String::as_str)
     }
 }
 
@@ -127,12 +132,15 @@ mod tests {
 
     #[test]
     fn armed_points_are_per_request() {
-        let a = RequestState::fixed(5, "r2.put, d1.batch", "gc.after_claim");
+        let a = RequestState::fixed(5, "r2.put, d1.batch", "gc.after_claim, store.fenced@op7");
         let b = RequestState::fixed(5, "", "");
         assert_eq!(a.trip("r2.put").is_err(), crate::faults::ENABLED);
         assert!(a.trip("r2.get").is_ok());
         assert!(b.trip("r2.put").is_ok());
-        assert_eq!(a.pause_armed("gc.after_claim"), crate::faults::ENABLED);
-        assert!(!b.pause_armed("gc.after_claim"));
+        let on = crate::faults::ENABLED;
+        assert_eq!(a.pause_armed("gc.after_claim"), on.then_some("gc.after_claim"));
+        assert_eq!(a.pause_armed("store.fenced"), on.then_some("store.fenced@op7"));
+        assert_eq!(a.pause_armed("store"), None);
+        assert_eq!(b.pause_armed("gc.after_claim"), None);
     }
 }

@@ -4,12 +4,10 @@
 // and the retried call succeeds. At the end GC collects the orphans and the check is clean.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { startWorker } from "./helpers/worker.mjs";
+import { startWorker, consistency, collectGarbage } from "./helpers/worker.mjs";
+import { sha256, ok as expectOk, big } from "./helpers/files.mjs";
 
 const POINTS = ["r2.put", "files.after_put", "d1.batch"];
-const sha256 = (b) => createHash("sha256").update(b).digest("hex");
-const big = (n, seed) => Array.from({ length: n }, (_, i) => String.fromCharCode(97 + ((i * 7 + seed.length) % 26))).join("") + seed;
 
 let w;
 before(async () => {
@@ -17,11 +15,7 @@ before(async () => {
 });
 after(() => w?.dispose());
 
-async function ok(res, status = 200) {
-  const text = await res.text();
-  assert.ok(res.status === status || (status === 200 && res.status === 201), `expected ${status}, got ${res.status}: ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const ok = (res, status = 200) => expectOk(res, status === 200 ? [200, 201] : status);
 
 async function expectFailure(res, label) {
   const text = await res.text();
@@ -31,7 +25,7 @@ async function expectFailure(res, label) {
 
 /** The invariant that must hold after any failure: no row names a missing or wrong object. */
 async function noDanglingRows(label) {
-  const report = await ok(await w.api("/api/admin/consistency"));
+  const report = await consistency(w, { mode: "bytes" });
   assert.equal(report.totals.rowsWithoutObjects, 0, `${label}: ${JSON.stringify(report.sections)}`);
   assert.equal(report.totals.shaMismatches, 0, `${label}: ${JSON.stringify(report.sections)}`);
   return report;
@@ -122,7 +116,7 @@ test("retries adopt the objects their failed attempt wrote; an attempt never ret
   await expectFailure(await put("abandoned", "never-retried.txt", big(25_000, "abandoned"), "files.after_put"), "abandoned");
   const before = await noDanglingRows("abandoned");
   assert.equal(before.totals.objectsWithoutRows, 1);
-  await ok(await post("/api/admin/storage/gc?grace_hours=0"));
-  const report = await ok(await w.api("/api/admin/consistency"));
+  await collectGarbage(w);
+  const report = await consistency(w, { mode: "bytes" });
   assert.equal(report.clean, true, JSON.stringify(report.sections));
 });

@@ -421,11 +421,10 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
         let (snapshot, inline) = if Manifest::fits_inline(&bytes) {
             (None, Some(String::from_utf8(bytes.clone()).expect("JSON is UTF-8")))
         } else {
-            let key = snapshot_key(&app_id, v.version_number);
-            // The version does not exist in D1 (checked above), so whatever is at the key is a
-            // leftover of a failed attempt and may be replaced. Written in the object
-            // convention, so its hash metadata is there for the consistency check.
-            objects.push(NewObject::plain(Kind::Snapshot, key.clone(), bytes.clone(), "application/json").replacing());
+            // Written in the object convention, so its hash metadata is there for the
+            // consistency check; the key names the manifest's hash (see `snapshot_key`).
+            let key = snapshot_key(&app_id, v.version_number, &content::sha256_hex(&bytes));
+            objects.push(NewObject::plain(Kind::Snapshot, key.clone(), bytes.clone(), "application/json"));
             (Some(key), None)
         };
         let row = NewVersion {

@@ -416,13 +416,12 @@ impl Files {
         let (snapshot, inline) = if Manifest::fits_inline(&bytes) {
             (None, Some(String::from_utf8(bytes.clone()).expect("JSON is UTF-8")))
         } else {
-            (Some(snapshot_key(app_id, number)), None)
+            (Some(snapshot_key(app_id, number, &manifest_sha256)), None)
         };
-        // The version does not exist yet (the batch below is conditional on that), so whatever
-        // sits at its snapshot key is a leftover of a failed attempt and is replaced; a reader
-        // checks `manifest_sha256` and rebuilds from the version's rows if it ever differs.
-        let snapshot_object =
-            snapshot.as_ref().map(|key| NewObject::plain(Kind::Snapshot, key.clone(), bytes.clone(), "application/json").replacing());
+        // Create-only under a key named by the manifest's hash: an object already there holds
+        // these very bytes. A reader checks `manifest_sha256` all the same and rebuilds from the
+        // version's rows if it ever differs.
+        let snapshot_object = snapshot.as_ref().map(|key| NewObject::plain(Kind::Snapshot, key.clone(), bytes.clone(), "application/json"));
         let row = NewVersion {
             version_number: number,
             changelog,

@@ -689,6 +689,11 @@ pub fn record_transcript_batch(uid: &str, session: &str, received_ms: i64, sha: 
     )
 }
 
+/// Which object holds this content of the session (read after [`record_transcript_batch`]).
+pub fn transcript_batch_key(uid: &str, session: &str, sha: &str) -> Statement {
+    stmt!("SELECT r2_key FROM omi_transcript_batches WHERE user_id = ?1 AND session_id = ?2 AND sha256 = ?3", uid, session, sha)
+}
+
 /// Records a day summary stored at `key` if it is at least as new as the one recorded: the
 /// replaced object is condemned in the same batch, and the last statement reads which key the
 /// day now points at (an older delivery arriving late loses).

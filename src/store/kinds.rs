@@ -147,7 +147,10 @@ impl Kind {
         let parts: Vec<&str> = key.split('/').collect();
         match (self, parts.as_slice()) {
             (Kind::AppBlob, ["apps", _, "blobs", sha]) => crate::store::digest::is_sha256_hex(sha),
-            (Kind::Snapshot, ["apps", _, "snapshots", name]) => name.strip_suffix(".json").is_some_and(|n| n.parse::<u64>().is_ok()),
+            (Kind::Snapshot, ["apps", _, "snapshots", name]) => name.strip_suffix(".json").is_some_and(|n| {
+                let (version, sha) = n.split_once('-').unwrap_or((n, ""));
+                version.parse::<u64>().is_ok() && sha.bytes().all(|b| b.is_ascii_hexdigit())
+            }),
             _ => false,
         }
     }
@@ -224,6 +227,7 @@ mod tests {
         assert!(Kind::AppBlob.is_legacy_shape(&format!("apps/a/blobs/{}", "0".repeat(64))));
         assert!(!Kind::AppBlob.is_legacy_shape("apps/a/blobs/not-a-hash"));
         assert!(Kind::Snapshot.is_legacy_shape("apps/a/snapshots/12.json"));
+        assert!(Kind::Snapshot.is_legacy_shape("apps/a/snapshots/12-abcdef0123456789.json"));
         assert!(!Kind::Snapshot.is_legacy_shape("apps/a/snapshots/x.json"));
     }
 

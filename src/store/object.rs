@@ -232,11 +232,14 @@ pub fn sha_of(info: &BlobInfo) -> Option<String> {
     info.custom.get(META_SHA256).or_else(|| info.custom.get(LEGACY_SHA256)).cloned()
 }
 
-/// Whether r2d1 wrote the object: by metadata, or by a key shape only r2d1 writes.
+/// Whether r2d1 wrote the object: by its writer metadata when it has any (another writer's
+/// object is never ours, whatever its key), else by our hash metadata or a key shape only
+/// r2d1 writes.
 pub fn is_ours(info: &BlobInfo, kind: Kind) -> bool {
-    info.custom.get(META_WRITER).or_else(|| info.custom.get(LEGACY_WRITER)).is_some_and(|w| w == WRITER)
-        || info.custom.contains_key(META_SHA256)
-        || kind.is_legacy_shape(&info.key)
+    match info.custom.get(META_WRITER).or_else(|| info.custom.get(LEGACY_WRITER)) {
+        Some(writer) => writer == WRITER,
+        None => info.custom.contains_key(META_SHA256) || kind.is_legacy_shape(&info.key),
+    }
 }
 
 /// Checks stored bytes against the expected logical hash (pure; the read below uses it).
@@ -338,5 +341,6 @@ mod tests {
         assert!(is_ours(&info("x/y", &[("r2d1-writer", "r2d1")]), Kind::Memory));
         assert!(!is_ours(&info("apps/a/blobs/nothash", &[]), Kind::AppBlob));
         assert!(is_ours(&info(&format!("apps/a/blobs/{}", "1".repeat(64)), &[]), Kind::AppBlob));
+        assert!(!is_ours(&info(&format!("apps/a/blobs/{}", "1".repeat(64)), &[("r2d1-writer", "someone")]), Kind::AppBlob));
     }
 }

@@ -143,9 +143,14 @@ pub async fn transcript(mut req: Request, app: &App) -> Result<Response> {
         .with("sessionId", session.clone())
         .with("type", "transcript");
     let store = app.store()?;
-    let stmt = repo::record_transcript_batch(&uid, &session, app.now_ms, &sha, &key, segments);
-    let (written, rows) = write_and_commit(&store, std::slice::from_ref(&object), &[], "omi.after_put", vec![stmt]).await?;
-    let fresh = rows.first().map(|r| r.info().changes).unwrap_or(0) > 0;
+    let stmts = vec![
+        repo::record_transcript_batch(&uid, &session, app.now_ms, &sha, &key, segments),
+        repo::transcript_batch_key(&uid, &session, &sha),
+    ];
+    let (written, rows) = write_and_commit(&store, std::slice::from_ref(&object), &[], "omi.after_put", stmts).await?;
+    let recorded = rows.get(1).map(|r| r.rows::<repo::KeyRow>()).transpose()?.and_then(|r| r.into_iter().next()).map(|r| r.r2_key);
+    // Ours if this batch inserted the row, or if reconciliation adopted our object meanwhile.
+    let fresh = rows.first().map(|r| r.info().changes).unwrap_or(0) > 0 || recorded.as_deref() == Some(key.as_str());
     if !fresh && written.first() == Some(&Written::Created) {
         // The same batch is already recorded under another key; this call created this object
         // and nothing references it. (An identical batch in the same millisecond shares the
