@@ -200,7 +200,27 @@ async fn dispatch(req: Request, app: App) -> Result<Response> {
     match find(&all_routes(), &method, &path)? {
         Matched::Route(route, params) => {
             check_access(route.access, &app, &req)?;
-            (route.handler)(req, &app, params).await
+            let result = (route.handler)(req, &app, params).await;
+            if faults::ENABLED {
+                // Test builds show what the request cost, counted by the store adapters.
+                if let Ok(mut resp) = result {
+                    let c = app.state.counters.snapshot();
+                    let value = format!(
+                        "route={} d1_statements={} d1_rows_read={} d1_rows_written={} r2_operations={} r2_bytes_read={} r2_bytes_written={}",
+                        route.template(),
+                        c.d1_statements,
+                        c.d1_rows_read,
+                        c.d1_rows_written,
+                        c.r2_operations,
+                        c.r2_bytes_read,
+                        c.r2_bytes_written
+                    );
+                    // A WebSocket upgrade's headers are immutable; the count is then left off.
+                    let _ = resp.headers_mut().set("X-R2D1-Counters", &value);
+                    return Ok(resp);
+                }
+            }
+            result
         }
         Matched::WrongMethod(allowed) => {
             let mut resp = http::error_response(&Error::MethodNotAllowed(format!("method not allowed; use {}", allowed.join(" or "))));

@@ -316,6 +316,12 @@ test("jobs: every registered job is listed with its state; a failed run is recor
   assert.equal(healed.consecutiveFailures, 0);
   assert.ok(healed.lastSuccessAt);
   await expectError(await w.api("/api/admin/jobs/nope/run", { method: "POST" }), 404, "not_found");
+  // test builds show what a request cost, counted per request by the store adapters
+  const counted = await w.api("/api/omi/logs?limit=5");
+  const counters = Object.fromEntries(counted.headers.get("x-r2d1-counters").split(" ").map((kv) => kv.split("=")));
+  assert.equal(counters.route, "/api/omi/logs");
+  assert.ok(Number(counters.d1_statements) >= 2);
+  assert.equal(counters.r2_operations, "0");
   // the routes table answers 405 with Allow for a known path
   const wrong = await w.api("/api/admin/jobs", { method: "POST" });
   assert.equal(wrong.status, 405);

@@ -149,9 +149,11 @@ pub async fn transcript(mut req: Request, app: &App) -> Result<Response> {
     ];
     let (written, rows) = write_and_commit(&store, std::slice::from_ref(&object), &[], "omi.after_put", stmts).await?;
     let recorded = rows.get(1).map(|r| r.rows::<repo::KeyRow>()).transpose()?.and_then(|r| r.into_iter().next()).map(|r| r.r2_key);
-    // Ours if this batch inserted the row, or if reconciliation adopted our object meanwhile.
-    let fresh = rows.first().map(|r| r.info().changes).unwrap_or(0) > 0 || recorded.as_deref() == Some(key.as_str());
-    if !fresh && written.first() == Some(&Written::Created) {
+    let created = written.first() == Some(&Written::Created);
+    // Stored by this call if its batch inserted the row, or if reconciliation adopted the
+    // object this call created meanwhile.
+    let fresh = rows.first().map(|r| r.info().changes).unwrap_or(0) > 0 || (created && recorded.as_deref() == Some(key.as_str()));
+    if !fresh && created && recorded.as_deref() != Some(key.as_str()) {
         // The same batch is already recorded under another key; this call created this object
         // and nothing references it. (An identical batch in the same millisecond shares the
         // key: its put found the object already there, and it must not delete it.)
