@@ -5,6 +5,7 @@
 //! adapters in [`store`] are the only code that touches the bindings; resource modules parse a
 //! request, call the domain and render JSON.
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -5,6 +5,7 @@
 //! [`render`]. SQL: [`repo`]. Domain: [`ingest`] (storing a memory), [`maintenance`] (import,
 //! reconciliation, deleting a mentor, retention, rollups). Jobs: [`jobs`]. HTTP: [`http`].
 
+pub mod analytics;
 pub mod cursor;
 pub mod keys;
 pub mod payload;
@@ -12,6 +13,7 @@ pub mod query;
 pub mod render;
 pub mod repo;
 pub mod signature;
+pub mod tools;
 
 pub mod http;
 pub mod ingest;
