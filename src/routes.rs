@@ -352,6 +352,21 @@ mod tests {
     }
 
     #[test]
+    fn every_route_has_a_rule_in_the_access_table() {
+        // The seam for issue 11: `access::table` holds a rule for every (method, template)
+        // the router serves; a route added here without one fails this test.
+        use crate::access::table::{check_routes, Verb};
+        let served: Vec<(Verb, &str)> = CORE_ROUTES
+            .iter()
+            .chain(omi::http::ROUTES)
+            .chain(files::http::ROUTES)
+            .chain(TEST_ROUTES.iter())
+            .map(|r| (Verb::parse(method_name(&r.method)).expect("a verb the table knows"), r.path))
+            .collect();
+        assert_eq!(check_routes(served), Vec::<String>::new());
+    }
+
+    #[test]
     fn test_routes_exist_only_in_test_builds() {
         let has = all_routes().iter().any(|r| r.path == "/api/__test/release");
         assert_eq!(has, faults::ENABLED);
