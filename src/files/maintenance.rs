@@ -227,7 +227,7 @@ pub async fn rollback(files: &Files, app: Option<&AppId>, batch: u32) -> Result<
 
 pub async fn report(meta: &MetaStore, config: &Config, app: Option<&AppId>) -> Result<report::Report> {
     let app_filter = app.map(AppId::as_str);
-    let (files, lines, blobs) = repo::report_rows(meta, app_filter).await?;
+    let repo::ReportRows { files, lines, blobs } = repo::report_rows(meta, app_filter).await?;
     let tiers = |rows: &[repo::TierRow]| {
         let mut t = Tiers::default();
         for r in rows {

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Deserializer};
 
-use super::manifest::Action;
+use super::manifest::{Action, Planned};
 use super::tier::Location;
 use crate::error::Result;
 use crate::stmt;
@@ -354,15 +354,8 @@ pub enum LineSource {
 
 /// The statements that record a version, all conditional on the app still being at
 /// `revision`: if anything changed since the caller read it, none of them applies and the first
-/// reports zero changes. `lines` are (path, action, sha256, size) with deleted lines included.
-pub fn record_version(
-    app_id: &str,
-    revision: i64,
-    v: &NewVersion,
-    lines: &[(String, Action, String, u64)],
-    source: LineSource,
-    now_ms: i64,
-) -> Vec<Statement> {
+/// reports zero changes. `lines` are the planned lines, deleted ones included.
+pub fn record_version(app_id: &str, revision: i64, v: &NewVersion, lines: &[Planned], source: LineSource, now_ms: i64) -> Vec<Statement> {
     let mut out = Vec::new();
     out.push(stmt!(
         format!(
@@ -388,7 +381,7 @@ pub fn record_version(
 
     // Live lines copy their content server-side (no bytes travel through the worker), in
     // chunks of (path, action) pairs that keep each statement under the parameter limit.
-    let live: Vec<&(String, Action, String, u64)> = lines.iter().filter(|l| l.1 != Action::Deleted).collect();
+    let live: Vec<&Planned> = lines.iter().filter(|l| l.action != Action::Deleted).collect();
     let fixed = 4; // ?1 app, ?2 version, ?3 revision, ?4 source version
     for chunk in live.chunks((MAX_PARAMS - fixed) / 2) {
         let values: Vec<String> = (0..chunk.len()).map(|i| format!("(?{}, ?{})", fixed + 1 + 2 * i, fixed + 2 + 2 * i)).collect();
@@ -412,12 +405,12 @@ pub fn record_version(
             LineSource::Version(n) => Some(n),
         };
         let mut s = stmt!(sql, app_id, v.version_number, revision, source_v);
-        for (path, action, _, _) in chunk {
+        for Planned { path, action, .. } in chunk {
             s = s.bind(path.as_str()).bind(action.as_str());
         }
         out.push(s);
     }
-    for (path, _, sha, size) in lines.iter().filter(|l| l.1 == Action::Deleted) {
+    for Planned { path, sha256: sha, size_bytes: size, .. } in lines.iter().filter(|l| l.action == Action::Deleted) {
         out.push(stmt!(
             format!(
                 "INSERT INTO app_version_files (app_id, version_number, path, action, file_type, content_type, size_bytes, sha256)
@@ -701,7 +694,14 @@ pub struct BlobTotals {
     pub snapshot_bytes: u64,
 }
 
-pub async fn report_rows(meta: &MetaStore, app: Option<&str>) -> Result<(Vec<TierRow>, Vec<TierRow>, BlobTotals)> {
+/// What the storage report is built from.
+pub struct ReportRows {
+    pub files: Vec<TierRow>,
+    pub lines: Vec<TierRow>,
+    pub blobs: BlobTotals,
+}
+
+pub async fn report_rows(meta: &MetaStore, app: Option<&str>) -> Result<ReportRows> {
     let files = meta
         .all(stmt!(
             "SELECT storage_location AS location, COUNT(*) AS files, COALESCE(SUM(size_bytes), 0) AS bytes
@@ -727,15 +727,15 @@ pub async fn report_rows(meta: &MetaStore, app: Option<&str>) -> Result<(Vec<Tie
         ))
         .await?
         .unwrap_or_default();
-    Ok((files, lines, blobs))
+    Ok(ReportRows { files, lines, blobs })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn line(path: &str, action: Action) -> (String, Action, String, u64) {
-        (path.to_string(), action, "0".repeat(64), 1)
+    fn line(path: &str, action: Action) -> Planned {
+        Planned { path: path.to_string(), action, sha256: "0".repeat(64), size_bytes: 1 }
     }
 
     #[test]

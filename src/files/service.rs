@@ -434,11 +434,9 @@ impl Files {
             total_bytes,
             restored_from,
         };
-        let lines: Vec<(String, Action, String, u64)> =
-            planned.iter().map(|p| (p.path.clone(), p.action, p.sha256.clone(), p.size_bytes)).collect();
         let skip = before.len();
         let mut stmts = before;
-        stmts.extend(repo::record_version(app_id.as_str(), revision, &row, &lines, source, app.now_ms));
+        stmts.extend(repo::record_version(app_id.as_str(), revision, &row, planned, source, app.now_ms));
         let objects: Vec<NewObject> = snapshot_object.into_iter().collect();
         let results = match write_and_commit(&self.store, &objects, referenced, "files.after_put", stmts).await {
             Ok((_, rows)) => infos(&rows),
