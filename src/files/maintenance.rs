@@ -368,7 +368,7 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
         prepared_any = true;
     }
     if prepared_any || repo::app(&files.meta, app_id.as_str()).await?.is_none() {
-        commit::write_and_commit(&files.store, &objects, &[], "files.after_put", stmts).await?;
+        commit::write_and_commit(&files.store, &objects.iter().collect::<Vec<_>>(), &[], "files.after_put", stmts).await?;
     }
 
     // Versions in number order, each compared with the one before for its actions.
@@ -460,7 +460,7 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
                 }
             }
         }
-        commit::write_and_commit(&files.store, &objects, &[], "files.after_put", stmts).await?;
+        commit::write_and_commit(&files.store, &objects.iter().collect::<Vec<_>>(), &[], "files.after_put", stmts).await?;
         out.versions_created.push(v.version_number);
     }
     Ok(out)

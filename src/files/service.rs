@@ -95,9 +95,11 @@ pub struct Prepared {
     pub object: Option<NewObject>,
 }
 
-/// A content object for `bytes` at its content address, compressed when that pays.
+/// A content object for `bytes` at its content address, compressed when that pays. (The hash
+/// is computed once, here: a 1 MB file is hashed once per write.)
 pub fn content_object(app_id: &str, bytes: &[u8], content_type: &str) -> (NewObject, NewBlob) {
-    let object = NewObject::compressed(Kind::AppBlob, blob_key(app_id, &content::sha256_hex(bytes)), bytes, content_type);
+    let mut object = NewObject::compressed(Kind::AppBlob, String::new(), bytes, content_type);
+    object.key = blob_key(app_id, &object.sha256);
     let blob = NewBlob {
         r2_key: object.key.clone(),
         app_id: app_id.to_string(),
@@ -116,7 +118,7 @@ impl Files {
 
     /// Puts `prepared`'s objects and commits `stmts` through the storage core.
     async fn commit(&self, prepared: &[&Prepared], existing: &[String], stmts: Vec<Statement>) -> Result<Vec<RunInfo>> {
-        let objects: Vec<NewObject> = prepared.iter().filter_map(|p| p.object.clone()).collect();
+        let objects: Vec<&NewObject> = prepared.iter().filter_map(|p| p.object.as_ref()).collect();
         let (_, rows) = write_and_commit(&self.store, &objects, existing, "files.after_put", stmts).await?;
         Ok(infos(&rows))
     }
@@ -128,7 +130,6 @@ impl Files {
 
     /// Hashes and places `bytes`; the object to put comes with it where the policy needs one.
     pub fn prepare(&self, app_id: &AppId, path: &FilePath, bytes: Vec<u8>, entry_point: bool, policy: &Policy) -> Prepared {
-        let sha256 = content::sha256_hex(&bytes);
         let file_type = FileType::of(&bytes);
         let content_type = content::content_type_for(path, file_type);
         let location = policy.place(bytes.len());
@@ -138,6 +139,10 @@ impl Files {
                 (Some(o), Some(b))
             }
             false => (None, None),
+        };
+        let sha256 = match &object {
+            Some(o) => o.sha256.clone(),
+            None => content::sha256_hex(&bytes),
         };
         let file = NewFile {
             path: path.as_str().to_string(),
@@ -437,7 +442,7 @@ impl Files {
         let skip = before.len();
         let mut stmts = before;
         stmts.extend(repo::record_version(app_id.as_str(), revision, &row, planned, source, app.now_ms));
-        let objects: Vec<NewObject> = snapshot_object.into_iter().collect();
+        let objects: Vec<&NewObject> = snapshot_object.iter().collect();
         let results = match write_and_commit(&self.store, &objects, referenced, "files.after_put", stmts).await {
             Ok((_, rows)) => infos(&rows),
             Err(Error::Conflict(_)) => return Err(Error::Conflict("another version was created at the same time; retry".into())),

@@ -23,16 +23,17 @@ pub enum Guard {
     IfUnmarked,
 }
 
-/// A key the batch references, with the bytes to put back if the GC took it.
+/// A key the batch references, with the bytes to put back if the GC took it (borrowed: the
+/// bytes are copied only in the rare case they must be put again).
 #[derive(Debug, Clone)]
-pub struct Reference {
+pub struct Reference<'a> {
     pub key: String,
-    pub object: Option<NewObject>,
+    pub object: Option<&'a NewObject>,
 }
 
-impl Reference {
-    pub fn of(object: &NewObject) -> Self {
-        Reference { key: object.key.clone(), object: Some(object.clone()) }
+impl<'a> Reference<'a> {
+    pub fn of(object: &'a NewObject) -> Self {
+        Reference { key: object.key.clone(), object: Some(object) }
     }
 
     /// A key the batch names without holding its bytes (e.g. a restore copying references).
@@ -46,7 +47,7 @@ impl Reference {
 const MAX_ATTEMPTS: usize = 6;
 
 /// Writes `objects` (as their modes say), a few at a time.
-pub async fn put_all(store: &Store, objects: &[NewObject]) -> Result<Vec<Written>> {
+pub async fn put_all(store: &Store, objects: &[&NewObject]) -> Result<Vec<Written>> {
     let results: Vec<Result<Written>> = stream::iter(objects.iter().map(|o| object::put(&store.blobs, o))).buffered(6).collect().await;
     results.into_iter().collect()
 }
@@ -59,7 +60,7 @@ pub async fn put_all(store: &Store, objects: &[NewObject]) -> Result<Vec<Written
 /// deleting it, wait and look again; once it is deleted, put the bytes again (create-only) and
 /// acknowledge that tombstone in the retried batch. Bounded; past that a 503 asks the client
 /// to retry.
-pub async fn commit(store: &Store, refs: &[Reference], put_started: i64, guard: Guard, stmts: Vec<Statement>) -> Result<Vec<Rows>> {
+pub async fn commit(store: &Store, refs: &[Reference<'_>], put_started: i64, guard: Guard, stmts: Vec<Statement>) -> Result<Vec<Rows>> {
     let req = store.request().clone();
     faults::pause(&req, "store.before_commit").await;
     let keys: Vec<String> = refs.iter().map(|r| r.key.clone()).collect();
@@ -91,7 +92,7 @@ pub async fn commit(store: &Store, refs: &[Reference], put_started: i64, guard: 
                 let fresh = put_started - gc::CLOCK_SKEW_MS;
                 let mut reput = Vec::new();
                 for m in deleted.into_iter().filter(|m| m.deleted_at.is_some_and(|at| at >= fresh)) {
-                    let Some(object) = refs.iter().find(|r| r.key == m.key).and_then(|r| r.object.clone()) else {
+                    let Some(object) = refs.iter().find(|r| r.key == m.key).and_then(|r| r.object.cloned()) else {
                         return Err(Error::Fenced(format!("{} was collected while this request referenced it: {why}", m.key)));
                     };
                     acknowledged.push((m.key.clone(), m.deleted_at.unwrap_or_default()));
@@ -99,7 +100,7 @@ pub async fn commit(store: &Store, refs: &[Reference], put_started: i64, guard: 
                 }
                 worker::console_warn!("r2d1 gc fence: re-writing {} object(s) the GC deleted under this request", reput.len());
                 put_started = req.now();
-                put_all(store, &reput).await?;
+                put_all(store, &reput.iter().collect::<Vec<_>>()).await?;
             }
             Err(e) => return Err(e),
         }
@@ -111,7 +112,7 @@ pub async fn commit(store: &Store, refs: &[Reference], put_started: i64, guard: 
 /// batch also references.
 pub async fn write_and_commit(
     store: &Store,
-    objects: &[NewObject],
+    objects: &[&NewObject],
     existing: &[String],
     after_put: &str,
     stmts: Vec<Statement>,
@@ -119,7 +120,7 @@ pub async fn write_and_commit(
     let put_started = store.request().now();
     let written = put_all(store, objects).await?;
     store.request().trip(after_put)?;
-    let mut refs: Vec<Reference> = objects.iter().map(Reference::of).collect();
+    let mut refs: Vec<Reference> = objects.iter().map(|o| Reference::of(o)).collect();
     refs.extend(existing.iter().map(Reference::existing));
     let rows = commit(store, &refs, put_started, Guard::Revive, stmts).await?;
     Ok((written, rows))

@@ -147,7 +147,7 @@ pub async fn transcript(mut req: Request, app: &App) -> Result<Response> {
         repo::record_transcript_batch(&uid, &session, app.now_ms, &sha, &key, segments),
         repo::transcript_batch_key(&uid, &session, &sha),
     ];
-    let (written, rows) = write_and_commit(&store, std::slice::from_ref(&object), &[], "omi.after_put", stmts).await?;
+    let (written, rows) = write_and_commit(&store, &[&object], &[], "omi.after_put", stmts).await?;
     let recorded = rows.get(1).map(|r| r.rows::<repo::KeyRow>()).transpose()?.and_then(|r| r.into_iter().next()).map(|r| r.r2_key);
     let created = written.first() == Some(&Written::Created);
     // Stored by this call if its batch inserted the row, or if reconciliation adopted the
@@ -202,7 +202,7 @@ pub async fn day_summary(mut req: Request, app: &App) -> Result<Response> {
         NewObject::plain(Kind::DaySummary, key.clone(), body, "application/json").with("userId", uid.clone()).with("type", "day_summary");
     let store = app.store()?;
     let stmts = repo::record_day_summary(&uid, &date, &key, &sha, app.now_ms, store.request().now());
-    let (written, rows) = write_and_commit(&store, std::slice::from_ref(&object), &[], "omi.after_put", stmts).await?;
+    let (written, rows) = write_and_commit(&store, &[&object], &[], "omi.after_put", stmts).await?;
     let current = rows.last().map(|r| r.rows::<DaySummaryRow>()).transpose()?.and_then(|r| r.into_iter().next());
     let current_key = current.map(|c| c.r2_key).unwrap_or_default();
     if current_key != key && written.first() == Some(&Written::Created) {
