@@ -1,5 +1,6 @@
-//! Request plumbing shared by every resource: the per-request context, body and query parsing
-//! with limits, authentication, and JSON responses (errors included).
+//! Request plumbing shared by every resource: body and query parsing with limits, the API
+//! token check (called by the router's access rules), and JSON responses (errors included).
+//! The per-request context is [`App`] (`app.rs`).
 
 use serde::Serialize;
 use worker::{Headers, Request, Response};

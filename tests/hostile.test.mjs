@@ -207,6 +207,7 @@ const ROUTES = [
   ["POST", "/api/apps/victim-app/versions/1/restore"], ["GET", "/api/apps/victim-app/versions/1/archive"],
   ["POST", "/api/admin/storage/migrate"], ["POST", "/api/admin/storage/rollback"], ["POST", "/api/admin/storage/gc"],
   ["GET", "/api/admin/storage/report"], ["POST", "/api/admin/storage/import"], ["GET", "/api/admin/consistency"],
+  ["GET", "/api/admin/jobs"], ["POST", "/api/admin/jobs/gc/run"], ["POST", "/api/live/ticket"],
 ];
 
 test("every route but health and setup refuses a request without the right token", async () => {
