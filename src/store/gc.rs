@@ -199,15 +199,19 @@ pub fn condemn_unreferenced(kind: Kind, keys: &[String], now: i64, eligible_at: 
         .collect()
 }
 
-/// The claim batch of one sweep: per kind, drop condemned marks whose key is referenced again
-/// (stale), then claim eligible marks whose key is still unreferenced; purge old tombstones;
-/// finally read back what this sweep (`token`) claimed.
+/// The claim batch of one sweep: per kind, drop eligible condemned marks whose key is
+/// referenced again (stale), then claim eligible marks whose key is still unreferenced; purge
+/// old tombstones; finally read back what this sweep (`token`) claimed.
 pub fn claim(token: &str, now: i64, grace_ms: i64) -> Vec<Statement> {
     let mut out = Vec::new();
     for kind in Kind::ALL {
         out.push(crate::stmt!(
-            format!("DELETE FROM gc_marks WHERE kind = ?1 AND state = 'condemned' AND NOT ({})", kind.unreferenced_sql("gc_marks.key")),
-            kind.name()
+            format!(
+                "DELETE FROM gc_marks WHERE kind = ?1 AND state = 'condemned' AND eligible_at <= ?2 AND NOT ({})",
+                kind.unreferenced_sql("gc_marks.key")
+            ),
+            kind.name(),
+            now
         ));
         out.push(crate::stmt!(
             format!(
