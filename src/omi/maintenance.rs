@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::store::commit::{self, Guard, Reference};
 use crate::store::digest::sha256_hex;
 use crate::store::gc;
-use crate::store::object::{self, NewObject};
+use crate::store::object::{self, NewObject, Read};
 use crate::store::{Kind, Store};
 
 /// How many records an import works on at once (D1 and R2 calls overlap; more buys little on
@@ -178,17 +178,14 @@ fn parse_error(key: &str, why: impl std::fmt::Display) -> Error {
     Error::bad_request("invalid_object", format!("{key}: {why}"))
 }
 
-/// Reads an object found in the bucket, checking it against the hash its metadata claims.
+/// Reads an object found in the bucket, checked against the hash its metadata claims;
+/// `None` when it vanished meanwhile.
 async fn found_bytes(store: &Store, info: &crate::store::BlobInfo) -> Result<Option<Vec<u8>>> {
-    let Some(blob) = store.blobs.get(&info.key).await? else { return Ok(None) };
-    let encoding = object::encoding_of(&blob.info);
-    let bytes = object::decode(blob.bytes, encoding, 64 * 1024 * 1024).ok_or_else(|| parse_error(&info.key, "does not decode"))?;
-    if let Some(claimed) = object::sha_of(&blob.info) {
-        if sha256_hex(&bytes) != claimed {
-            return Err(parse_error(&info.key, "does not hash to the sha256 its metadata names"));
-        }
+    match object::read_found(&store.blobs, &info.key, 64 * 1024 * 1024).await? {
+        Read::Ok(bytes) => Ok(Some(bytes)),
+        Read::Missing => Ok(None),
+        Read::Corrupt(why) => Err(parse_error(&info.key, why)),
     }
-    Ok(Some(bytes))
 }
 
 async fn adopt_memory(store: &Store, repo: &OmiRepo, info: &crate::store::BlobInfo) -> Result<Outcome> {

@@ -263,6 +263,21 @@ pub async fn read(blobs: &BlobStore, key: &str, expected_sha256: &str, size_limi
     Ok(verify(object.bytes, encoding, expected_sha256, size_limit))
 }
 
+/// Reads an object a listing found (no row names it yet, e.g. for reconciliation): decoded per
+/// its metadata and checked against the hash that metadata claims, when it claims one (legacy
+/// objects may claim none).
+pub async fn read_found(blobs: &BlobStore, key: &str, size_limit: usize) -> Result<Read> {
+    let Some(object) = blobs.get(key).await? else { return Ok(Read::Missing) };
+    let encoding = encoding_of(&object.info);
+    match sha_of(&object.info) {
+        Some(claimed) => Ok(verify(object.bytes, encoding, &claimed, size_limit)),
+        None => Ok(match decode(object.bytes, encoding, size_limit) {
+            Some(bytes) => Read::Ok(bytes),
+            None => Read::Corrupt(format!("does not decode as {} within {size_limit} bytes", encoding.as_str())),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
