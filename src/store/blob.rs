@@ -164,24 +164,6 @@ impl BlobStore {
         Ok(ListPage { objects, cursor })
     }
 
-    /// Every object under `prefix`, page by page, stopping after `max` objects (the flag says
-    /// whether the listing was complete).
-    pub async fn list_all(&self, prefix: &str, max: usize) -> Result<(Vec<BlobInfo>, bool)> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self.list_page(prefix, cursor, 1000).await?;
-            all.extend(page.objects);
-            cursor = page.cursor;
-            if cursor.is_none() {
-                return Ok((all, true));
-            }
-            if all.len() >= max {
-                return Ok((all, false));
-            }
-        }
-    }
-
     /// Deletes the keys; missing keys are not an error. R2 takes at most 1,000 keys per call.
     pub async fn delete_many(&self, keys: Vec<String>) -> Result<()> {
         self.state.trip("r2.delete")?;
