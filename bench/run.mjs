@@ -1,14 +1,19 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [--no-build] [--out=FILE] [--verbose]
+// npm run bench [-- --quick] [--no-build] [--out=FILE] [--verbose] [--fleet=N]
 //
 // Builds the release worker if needed, starts r2d1 and the two baselines (bench/baselines/) each
 // in its own workerd on 127.0.0.1 with fresh in-memory R2 and D1, seeds the same data into each
-// through the public API, drives the load from a separate process (bench/load.mjs), prints a
-// table and writes bench/results.json (--quick: bench/out/results.quick.json).
+// through the public API, drives the load from a separate process (bench/load.mjs), prints the
+// figures and which of bench/lib/targets.mjs's targets they meet, and writes bench/results.json
+// (--quick: bench/out/results.quick.json).
 //
 // Fairness: every comparison runs the same requests, in the same order, against each worker;
 // each cell is split into two rounds run in opposite target order (ABC, CBA), so drift in the
 // machine's background load (2 shared cores) falls on all of them alike.
+//
+// Figures: 1 ingest latency · 2 logs · 3 stats and analytics · 4 r2d1's queries at 1,000 vs
+// 100,000 memories · 5 app files · 6 cold start and wasm size · 7 CPU per request · 8 CPU
+// against body size · 9 full sync of an app · 10 peak memory of an 8 MB ingest.
 import { fork, execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -16,9 +21,15 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
 import { ROOT, listKeys } from "../tests/helpers/worker.mjs";
-import { TARGETS, startTarget, label, cpuSeconds, API_TOKEN, WEBHOOK_TOKEN } from "./lib/targets.mjs";
+import { TARGETS, startTarget, label, cpuSeconds, API_TOKEN, WEBHOOK_TOKEN } from "./lib/workers.mjs";
 import { memory, newestIds, streamIndex, fileBody, SEARCH_WORD, EPOCH_MS } from "./lib/data.mjs";
-import { summarise, table, fmtMs, fmtRatio, round } from "./lib/stats.mjs";
+import { summarise, fmtMs, round } from "./lib/stats.mjs";
+import { evaluate, ISSUE_16 } from "./lib/targets.mjs";
+import { threadCpuPerWindow } from "./lib/cpu.mjs";
+import { openInspectors, closeInspectors, figureCpu, figureSizes, figureMemory, spread } from "./lib/cost.mjs";
+import { runColdStart } from "./lib/coldstart.mjs";
+import { runFiles, runSync } from "./lib/files.mjs";
+import { report, targetsTable } from "./lib/report.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
@@ -32,10 +43,10 @@ const VERBOSE = flag("verbose");
 const OUT = opt("out", QUICK ? join(HERE, "out", "results.quick.json") : join(HERE, "results.json"));
 const BUILD = process.env.R2D1_BENCH_BUILD || join(ROOT, "build");
 
-// Sizes of every phase. Full: ≤ 10 minutes on 2 cores; quick: ≤ 2.
+// Sizes of every phase. Full: ≤ 13 minutes on 2 cores; quick: ≤ 3.
 const P = QUICK
   ? {
-      budgetS: 110,
+      budgetS: 150,
       ingest: { c1: 60, c8: 200, c32: 400, dup: 300 },
       logsMentor: 1000,
       statsMentor: 1000, // the same mentor serves both figures
@@ -45,12 +56,18 @@ const P = QUICK
       fleetSmall: 1000,
       fleetLarge: 5_000,
       fleetQueryCount: 40,
-      fileCount: { 512: 10, 5120: 10, 51200: 6, 1048576: 3 },
-      appOps: 3,
-      restarts: 0,
+      fileCount: { 512: 10, 5120: 10, 51200: 6, 1048576: 4 },
+      appOps: 4,
+      syncRuns: 2,
+      coldStarts: 2,
+      probePairs: 2,
+      cpuRequests: 30,
+      sizeCounts: { "1 KB": 10, "10 KB": 10, "100 KB": 6, "1 MB": 2, "8 MB": 2 },
+      memRuns: 1,
+      profileIntervalUs: 250,
     }
   : {
-      budgetS: 570,
+      budgetS: 760,
       ingest: { c1: 300, c8: 800, c32: 1600, dup: 800 },
       logsMentor: 5000,
       statsMentor: 1000,
@@ -60,9 +77,15 @@ const P = QUICK
       fleetSmall: 1000,
       fleetLarge: 100_000,
       fleetQueryCount: 150,
-      fileCount: { 512: 60, 5120: 60, 51200: 40, 1048576: 15 },
+      fileCount: { 512: 60, 5120: 60, 51200: 40, 1048576: 16 },
       appOps: 10,
-      restarts: 2,
+      syncRuns: 5,
+      coldStarts: 5,
+      probePairs: 3,
+      cpuRequests: 150,
+      sizeCounts: { "1 KB": 40, "10 KB": 40, "100 KB": 30, "1 MB": 8, "8 MB": 4 },
+      memRuns: 2,
+      profileIntervalUs: 250,
     };
 // --fleet=N: grow figure 4 to N memories whatever it takes (lifts the time bound by the
 // seeding time; on 2 cores 100,000 take ~7 minutes through the import route).
@@ -80,8 +103,9 @@ const log = (...a) => console.error(`[${elapsedS().toFixed(0).padStart(3)}s]`, .
 
 const targets = {};
 let loader = null;
+let inspectors = null;
 const results = {
-  schema: 1,
+  schema: 2,
   mode: QUICK ? "quick" : "full",
   figures: [],
   notes: [],
@@ -126,6 +150,7 @@ async function cleanup() {
   if (cleaned) return;
   cleaned = true;
   loader?.stop();
+  await closeInspectors(inspectors);
   // Miniflare's dispose can wait on requests still in flight; after 5 s each workerd this run
   // started is ended by its process id.
   await Promise.all(
@@ -169,10 +194,13 @@ function isMissingRoute(r) {
 
 /**
  * Runs `jobFor(target, from, count)` for each target in two rounds, in opposite orders, and
- * merges each target's rounds.
+ * merges each target's rounds. At concurrency 1 each request's window also gets the CPU time of
+ * workerd's JS thread (schedstat: the worker and Miniflare's R2/D1 simulators together;
+ * bench/lib/cpu.mjs), as `threadCpu`.
  */
 async function compare(names, count, jobFor, rounds = 2) {
   const parts = Object.fromEntries(names.map((n) => [n, []]));
+  const threadCpu = Object.fromEntries(names.map((n) => [n, []]));
   const cpu = Object.fromEntries(names.map((n) => [n, { workerd: 0, loader: 0, wall: 0 }]));
   const per = Math.ceil(count / rounds);
   for (let r = 0; r < rounds; r++) {
@@ -181,10 +209,14 @@ async function compare(names, count, jobFor, rounds = 2) {
     const n = Math.min(per, count - from);
     if (n <= 0) break;
     for (const name of order) {
+      const job = jobFor(name, from, n);
+      if (job.concurrency === 1) Object.assign(job, { marks: true, cpuThread: { pid: targets[name].pid, tid: targets[name].pid } });
       const w0 = cpuSeconds(targets[name].pid);
       const l0 = cpuSeconds(loader.pid);
       const t0 = performance.now();
-      parts[name].push(await loader.run(jobFor(name, from, n)));
+      const res = await loader.run(job);
+      parts[name].push(res);
+      if (res.marks) threadCpu[name].push(...threadCpuPerWindow(res.marks.cpuNs));
       cpu[name].wall += (performance.now() - t0) / 1000;
       cpu[name].workerd += cpuSeconds(targets[name].pid) - w0;
       cpu[name].loader += cpuSeconds(loader.pid) - l0;
@@ -197,13 +229,14 @@ async function compare(names, count, jobFor, rounds = 2) {
       n,
       {
         ...summarise(parts[n]),
+        ...(threadCpu[n].length ? { threadCpu: spread(threadCpu[n]) } : {}),
         cpuPercent: { workerd: round((cpu[n].workerd / cpu[n].wall) * 100, 0), loader: round((cpu[n].loader / cpu[n].wall) * 100, 0) },
       },
     ]),
   );
 }
 
-function ingestJob(target, { uids, from, count, concurrency, size = "full", dupRate = 0, salt = "", indexBase = 0, maxMs = 90_000, keepLatencies = true }) {
+function ingestJob(target, { uids, from, count, concurrency, size = "full", bytes = 0, dupRate = 0, salt = "", indexBase = 0, maxMs = 90_000, keepLatencies = true }) {
   return {
     kind: "ingest",
     origin: targets[target].origin,
@@ -213,6 +246,7 @@ function ingestJob(target, { uids, from, count, concurrency, size = "full", dupR
     count,
     concurrency,
     size,
+    bytes,
     dupRate,
     salt,
     indexBase,
@@ -339,6 +373,12 @@ async function probeRoutes() {
   routes.logs = !isMissingRoute(await call("r2d1", "/api/omi/logs?userId=probe-user&limit=1"));
   routes.stats = !isMissingRoute(await call("r2d1", "/api/omi/users/probe-user/stats"));
   routes.analytics = !isMissingRoute(await call("r2d1", "/api/omi/analytics/daily?from=2025-01-01&to=2025-01-31"));
+  // sort=relevance (issue 16): supported when r2d1 validates `sort` (a bogus order is refused)
+  // and accepts `relevance`; a route that ignores unknown parameters would answer both alike.
+  const bogus = await call("r2d1", `/api/omi/logs?q=${SEARCH_WORD}&sort=bench-no-such-order&limit=1`);
+  const relevance = await call("r2d1", `/api/omi/logs?q=${SEARCH_WORD}&sort=relevance&limit=1`);
+  routes.relevance = bogus.status === 400 && relevance.status === 200;
+  if (!routes.relevance) routes.relevanceWhy = bogus.status === 200 ? "sort=relevance not implemented (sort= is ignored)" : `sort=relevance answered ${relevance.status}`;
   routes.import = !isMissingRoute(await call("r2d1", "/api/omi/import", { method: "POST", headers: { "content-type": "application/x-ndjson" }, body: "" }));
   routes.files = !isMissingRoute(await call("r2d1", "/api/apps/bench-probe/files/probe.txt"));
   routes.versions = !isMissingRoute(await call("r2d1", "/api/apps/bench-probe/versions", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }));
@@ -347,7 +387,7 @@ async function probeRoutes() {
     const r = await fetch(new URL(`/api/omi/memory?uid=probe-user&token=${WEBHOOK_TOKEN}`, targets[t].origin), { method: "POST", body: JSON.stringify(probe) });
     if (r.status !== 200) throw new Error(`${t} ingest probe answered ${r.status}: ${await r.text()}`);
   }
-  log("r2d1 routes present:", Object.entries(routes).map(([k, v]) => `${k}=${v ? "yes" : "MISSING"}`).join(" "));
+  log("r2d1 routes present:", Object.entries(routes).filter(([, v]) => typeof v === "boolean").map(([k, v]) => `${k}=${v ? "yes" : "MISSING"}`).join(" "));
 }
 
 async function figureIngest() {
@@ -357,12 +397,15 @@ async function figureIngest() {
     { key: "c8", name: "ingest, unique, c=8", concurrency: 8, count: P.ingest.c8 },
     { key: "c32", name: "ingest, unique, c=32", concurrency: 32, count: P.ingest.c32 },
     { key: "dup", name: "ingest, 30 % duplicates, c=8", concurrency: 8, count: P.ingest.dup, dupRate: 0.3 },
+    // Re-deliveries: the c=1 and c=8 cells' memories sent again, byte for byte (Omi's retries).
+    { key: "re1", name: "ingest, re-delivery, c=1", concurrency: 1, count: P.ingest.c1, of: "c1" },
+    { key: "re8", name: "ingest, re-delivery, c=8", concurrency: 8, count: P.ingest.c8, of: "c8" },
   ];
   for (const cell of cells) {
-    const uids = uidList(`ing-${cell.key}`, 10);
+    const uids = uidList(`ing-${cell.of ?? cell.key}`, 10);
     log(`figure 1: ${cell.name} × ${cell.count}`);
     const rows = await compare(names, cell.count, (t, from, count) =>
-      ingestJob(t, { uids, from, count, concurrency: cell.concurrency, dupRate: cell.dupRate || 0, salt: cell.key }),
+      ingestJob(t, { uids, from, count, concurrency: cell.concurrency, dupRate: cell.dupRate || 0, salt: cell.of ?? cell.key }),
     );
     const fig = { id: `1.${cell.key}`, group: 1, name: cell.name, concurrency: cell.concurrency, rows };
     if (!routes.ingest) fig.rows.r2d1 = { na: "route missing" };
@@ -385,7 +428,19 @@ async function figureIngest() {
 
 async function seedMentor(names, uid, count, concurrency = 16) {
   for (const t of names) {
-    const r = summarise([await loader.run(ingestJob(t, { uids: [uid], from: 0, count, concurrency, keepLatencies: false, maxMs: 240_000 }))]);
+    const job = ingestJob(t, { uids: [uid], from: 0, count, concurrency, keepLatencies: false, maxMs: 240_000 });
+    let res = await loader.run(job);
+    let r = summarise([res]);
+    // On a busy machine a few connections can be closed under the client (status 0, "other side
+    // closed"); those memories are sent again (a memory that did arrive answers 200 again, and
+    // is stored once in r2d1 and the peer).
+    let ok = r.ok;
+    for (let retry = 0; retry < 2 && ok !== count && res.transportFailed.length === count - ok; retry++) {
+      log(`  seeding ${uid} into ${t}: ${count - ok} transport errors (${r.firstError}); sending those again`);
+      res = await loader.run({ ...job, indices: res.transportFailed, count: res.transportFailed.length });
+      ok += summarise([res]).ok;
+    }
+    r = { ...r, ok };
     if (r.ok !== count) throw new Error(`seeding ${uid} into ${t}: ${r.ok}/${count} stored (${JSON.stringify(r.statuses)} ${r.firstError || ""})`);
     log(`  seeded ${count} × ${uid} into ${t} in ${(r.wallMs / 1000).toFixed(1)} s (${r.rps} /s at c=${concurrency})`);
     results.seeding ??= [];
@@ -431,6 +486,25 @@ async function figureLogsAndStats() {
   }
   const fig3 = figure({ id: "3", group: 3, name: `stats at ${P.statsMentor.toLocaleString("en")} memories`, rows: rows3, reportedTotals: correct3 });
   if (!routes.stats) fig3.rows.r2d1 = { na: "route missing" };
+
+  // Daily analytics over the same data (r2d1 and the peer; the seed has none): 60 days of the
+  // year the memories span, across all mentors and for the big one.
+  const from = new Date(EPOCH_MS - 60 * 86400_000).toISOString().slice(0, 10);
+  const to = new Date(EPOCH_MS).toISOString().slice(0, 10);
+  const daily = {
+    "daily-all": { name: "analytics daily, 60 days, all", path: `/api/omi/analytics/daily?from=${from}&to=${to}` },
+    "daily-user": { name: "analytics daily, 60 days, one mentor", path: `/api/omi/analytics/daily?from=${from}&to=${to}&userId=mentor-logs` },
+  };
+  const dailyNames = names.filter((t) => t !== "seed" && (t !== "r2d1" || routes.analytics));
+  for (const [key, q] of Object.entries(daily)) {
+    log(`figure 3: ${q.name}`);
+    const rows = await compare(dailyNames, P.queryCount, (t, from, count) => getJob(t, [q.path], { count, maxMs: 45_000 }));
+    const totals = {};
+    for (const t of dailyNames) totals[t] = (await call(t, q.path)).body?.totalMemories ?? null;
+    const fig = figure({ id: `3.${key}`, group: 3, name: q.name, rows, totalMemories: totals });
+    if (!routes.analytics) fig.rows.r2d1 = { na: "route missing" };
+  }
+  return { logs: logsPath, stats: statsPath, daily: daily["daily-all"].path };
 }
 
 // Figure 4: r2d1's indexed queries at 1,000 and at P.fleetLarge memories across 50 mentors.
@@ -444,6 +518,9 @@ function fleetQueries() {
     q.push({ key: "logs-all", name: "logs: all mentors, newest 20", path: `/api/omi/logs?limit=20` });
     q.push({ key: "search-user", name: `search q=${SEARCH_WORD}, one mentor`, path: `/api/omi/logs?userId=${uid}&q=${SEARCH_WORD}&limit=20` });
     q.push({ key: "search-all", name: `search q=${SEARCH_WORD}, all mentors`, path: `/api/omi/logs?q=${SEARCH_WORD}&limit=20` });
+    const na = routes.relevance ? null : routes.relevanceWhy;
+    q.push({ key: "search-user-relevance", name: `search q=${SEARCH_WORD}, one mentor, sort=relevance`, path: `/api/omi/logs?userId=${uid}&q=${SEARCH_WORD}&sort=relevance&limit=20`, na });
+    q.push({ key: "search-all-relevance", name: `search q=${SEARCH_WORD}, all mentors, sort=relevance`, path: `/api/omi/logs?q=${SEARCH_WORD}&sort=relevance&limit=20`, na });
   }
   if (routes.analytics) {
     q.push({ key: "daily-all", name: "analytics daily, 60 days, all", path: `/api/omi/analytics/daily?from=${from}&to=${to}` });
@@ -455,6 +532,7 @@ function fleetQueries() {
 async function measureFleet(label) {
   const out = {};
   for (const q of fleetQueries()) {
+    if (q.na) continue;
     out[q.key] = summarise([await loader.run(getJob("r2d1", [q.path], { count: P.fleetQueryCount, maxMs: 30_000 }))]);
     const check = await call("r2d1", q.path);
     out[q.key].sample = { status: check.status, returned: idsOf(check.body).length, total: check.body?.total ?? null };
@@ -510,12 +588,17 @@ async function figureFleet() {
   if (!routes.ingest || !(routes.logs || routes.analytics)) {
     return na("4", "r2d1 queries at 1,000 vs 100,000 memories", "route missing");
   }
+  // Figure 4 fills what is left of the time bound; on a machine so busy that nothing is left,
+  // it is skipped rather than run past the bound (the watchdog would cut it anyway).
+  if (!P.fleetUnbounded && remainingS() < (QUICK ? 20 : 90)) {
+    return na("4", "r2d1 queries at 1,000 vs 100,000 memories", `skipped: ${Math.round(elapsedS())} s of the ${P.budgetS} s bound were used before it (a busy machine)`);
+  }
   const uids = uidList("fleet", 50);
   log(`figure 4: seeding ${P.fleetSmall} small memories across 50 mentors`);
   const s1 = await seedFleet(uids, 0, P.fleetSmall, 120);
   const small = await measureFleet(P.fleetSmall);
   // What is left of the budget, less the time the queries at the larger size take.
-  const cap = P.fleetUnbounded ? 3600 : Math.max(20, remainingS() - (QUICK ? 12 : 30));
+  const cap = P.fleetUnbounded ? 3600 : Math.max(QUICK ? 10 : 20, remainingS() - (QUICK ? 12 : 30));
   log(`figure 4: growing to ${P.fleetLarge} (method: ${routes.import ? "import" : "webhook"}; cap ${cap.toFixed(0)} s)`);
   const s2 = await seedFleet(uids, P.fleetSmall, P.fleetLarge, cap);
   // What the index really holds (a request cut off by an error may still have stored part of
@@ -525,7 +608,7 @@ async function figureFleet() {
   if (!routes.stats) reached = P.fleetSmall + s2.done;
   log(`  reached ${reached} memories in ${s2.seconds} s`);
   const large = await measureFleet(reached);
-  const rows = fleetQueries().map((q) => ({
+  const rows = fleetQueries().map((q) => q.na ? { key: q.key, name: q.name, na: q.na } : ({
     key: q.key,
     name: q.name,
     small: small[q.key],
@@ -547,176 +630,35 @@ async function figureFleet() {
 
 async function figureFiles() {
   if (!routes.files) return na("5", "files: PUT/GET, snapshot, diff, restore", "route missing");
-  const { runFiles } = await import("./lib/files.mjs");
-  const fig = await runFiles({ loader, origin: targets.r2d1.origin, auth, call: (p, i) => call("r2d1", p, i), P, routes, log, fileBody });
-  figure({ id: "5", group: 5, ...fig });
+  const names = ["r2d1", "peer"];
+  const fig = await runFiles({
+    loader,
+    targets: names,
+    origin: (t) => targets[t].origin,
+    auth,
+    call: (t, p, i) => call(t, p, i),
+    P,
+    log,
+    fileBody,
+  });
+  figure({ id: "5", group: 5, name: "app files", targets: names, ...fig });
+  const sync = await runSync({ loader, origin: targets.r2d1.origin, auth, call: (p, i) => call("r2d1", p, i), P, log });
+  figure({ id: "9", group: 9, ...sync });
 }
 
 async function figureStartup() {
-  const boot = {};
-  for (const t of ["r2d1", "peer"]) {
-    boot[t] = [{ bootMs: targets[t].bootMs, firstMs: targets[t].firstMs }];
-  }
-  for (let i = 0; i < P.restarts; i++) {
-    for (const t of ["r2d1", "peer"]) {
-      const s = await startTarget(t, { build: BUILD });
-      boot[t].push({ bootMs: s.bootMs, firstMs: s.firstMs });
-      await s.dispose();
-    }
-  }
-  const med = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const rows = {};
-  for (const t of Object.keys(boot)) {
-    rows[t] = { bootMs: round(med(boot[t].map((x) => x.bootMs))), firstRequestMs: round(med(boot[t].map((x) => x.firstMs))), starts: boot[t].length };
-  }
-  const fig = figure({ id: "6", group: 6, name: "wasm size; start-up", wasm: wasmSize(), startup: rows });
-  return fig;
+  const coldStart = await runColdStart({ build: BUILD, rounds: P.coldStarts, probePairs: P.probePairs, log, probeDir: join(HERE, "out", "coldstart-probe") });
+  figure({ id: "6", group: 6, name: "wasm size; cold start", wasm: wasmSize(), coldStart });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Report
-
-const T = ["r2d1", "peer", "seed"];
-
-function cellText(row) {
-  if (!row) return ["–", "–", "–"];
-  if (row.na) return [`n/a (${row.na})`, "", ""];
-  const err = row.ok < row.n ? ` (${row.n - row.ok} err)` : "";
-  return [fmtMs(row.p50) + err, fmtMs(row.p99), row.rps === null ? "–" : `${row.rps}/s`];
-}
-
-function ratio(a, b, key) {
-  if (!a || !b || a.na || b.na || !a[key] || !b[key]) return null;
-  return a[key] / b[key];
-}
-
-function report() {
-  const lines = [];
-  const main = [];
-  for (const f of results.figures.filter((f) => f.group <= 3)) {
-    if (f.na) {
-      main.push([f.name, `n/a (${f.na})`, "", "", "", "", "", "", "", "", "", ""]);
-      continue;
-    }
-    const [a, b, c] = T.map((t) => cellText(f.rows[t]));
-    const rp50 = ratio(f.rows.r2d1, f.rows.peer, "p50");
-    const rp99 = ratio(f.rows.r2d1, f.rows.peer, "p99");
-    const seedX = ratio(f.rows.seed, f.rows.r2d1, "p50");
-    main.push([f.name, ...a, ...b, ...c, fmtRatio(rp50), fmtRatio(rp99), fmtRatio(seedX)]);
-    f.ratios = { r2d1OverPeerP50: round(rp50), r2d1OverPeerP99: round(rp99), seedOverR2d1P50: round(seedX) };
-  }
-  lines.push(
-    table(
-      ["figure", "r2d1 p50", "p99", "thru", "JS peer p50", "p99", "thru", "seed p50", "p99", "thru", "r2d1/peer p50", "r2d1/peer p99", "seed/r2d1 p50"],
-      main,
-    ),
-  );
-  const ingestCpu = results.figures.filter((f) => f.group === 1 && f.rows);
-  if (ingestCpu.length) {
-    lines.push("", "workerd CPU while under ingest load, % of one core (worker + Miniflare's R2/D1 simulators, one JS thread):");
-    for (const f of ingestCpu) {
-      lines.push(`  ${f.name.padEnd(30)} ` + T.filter((t) => f.rows[t]?.cpuPercent).map((t) => `${t} ${f.rows[t].cpuPercent.workerd}%`).join(", ") + `; load driver ${f.rows.peer?.cpuPercent?.loader ?? "–"}%`);
-    }
-  }
-  const f2 = results.figures.find((f) => f.id === "2");
-  if (f2?.correctness) {
-    lines.push("", `Which 20 each returns (truth: the 20 newest by created_at of ${P.logsMentor}, discarded ones hidden as r2d1 does):`);
-    for (const [t, c] of Object.entries(f2.correctness)) {
-      lines.push(`  ${label(t).padEnd(24)} ${c.newestOverlap}/20 of the newest, newest-first order ${c.exactNewestFirst ? "exact" : "NOT exact"}; total ${c.total} (true: ${c.expectedTotal} not discarded)`);
-    }
-  }
-  const f3 = results.figures.find((f) => f.id === "3");
-  if (f3?.reportedTotals) {
-    lines.push("", "Memory count each stats answer reports:");
-    for (const [t, c] of Object.entries(f3.reportedTotals)) lines.push(`  ${label(t).padEnd(24)} ${Object.entries(c).map(([k, v]) => `${k}: ${v}`).join(", ")}`);
-  }
-  const fd = results.figures.find((f) => f.id === "1.dup");
-  if (fd?.storedObjects) {
-    lines.push("", `30 % duplicates: ${fd.sent} deliveries of ${fd.distinctMemories} distinct memories; by-user objects kept:`);
-    for (const [t, n] of Object.entries(fd.storedObjects)) lines.push(`  ${label(t).padEnd(24)} ${n} (duplicate:true answers: ${fd.rows[t]?.duplicates ?? "–"})`);
-  }
-  const f4 = results.figures.find((f) => f.id === "4");
-  if (f4) {
-    lines.push("");
-    if (f4.na) lines.push(`Figure 4 (r2d1 queries at scale): n/a (${f4.na})`);
-    else {
-      lines.push(`r2d1 at ${f4.smallCount.toLocaleString("en")} vs ${f4.largeCount.toLocaleString("en")} memories across 50 mentors (seeded by ${f4.seeding[1].method}):`);
-      lines.push(
-        table(
-          ["query", `p50 @${f4.smallCount}`, "p99", `p50 @${f4.largeCount}`, "p99", "ratio p50", "ratio p99"],
-          f4.queries.map((q) => [q.name, fmtMs(q.small.p50), fmtMs(q.small.p99), fmtMs(q.large.p50), fmtMs(q.large.p99), fmtRatio(q.ratioP50), fmtRatio(q.ratioP99)]),
-        ),
-      );
-    }
-  }
-  const f5 = results.figures.find((f) => f.id === "5");
-  if (f5) {
-    lines.push("");
-    if (f5.na) lines.push(`Figure 5 (files): n/a (${f5.na})`);
-    else {
-      lines.push("r2d1 files:");
-      lines.push(table(["operation", "p50", "p99", "thru", "n"], f5.rows.map((r) => [r.name, ...(r.na ? [`n/a (${r.na})`, "", ""] : cellText(r)), r.n ?? ""])));
-    }
-  }
-  const f6 = results.figures.find((f) => f.id === "6");
-  if (f6) {
-    lines.push("", `wasm: ${(f6.wasm.raw / 1024).toFixed(0)} KiB raw, ${(f6.wasm.gzip / 1024).toFixed(0)} KiB gzipped (-9)`);
-    for (const [t, s] of Object.entries(f6.startup)) {
-      lines.push(`start-up ${label(t).padEnd(24)} workerd boot ${fmtMs(s.bootMs)}, first request ${fmtMs(s.firstRequestMs)} (median of ${s.starts})`);
-    }
-  }
-  return lines.join("\n");
-}
-
-function targetsCheck() {
-  const get = (id) => results.figures.find((f) => f.id === id);
-  const checks = [];
-  const add = (name, value, goal, met, why = "") => checks.push({ name, value, goal, met, ...(why ? { why } : {}) });
-  for (const id of ["1.c1", "1.c8", "1.c32", "1.dup", "2", "3"]) {
-    const f = get(id);
-    if (!f || f.na || !f.rows.r2d1 || f.rows.r2d1.na) {
-      add(`r2d1/peer ${f?.name ?? id}`, null, "≤ 1.0", null, "n/a (route missing)");
-      continue;
-    }
-    const p50 = ratio(f.rows.r2d1, f.rows.peer, "p50");
-    const p99 = ratio(f.rows.r2d1, f.rows.peer, "p99");
-    const isIngest = id.startsWith("1.");
-    add(`r2d1/peer p50, ${f.name}`, round(p50), "≤ 1.0", p50 <= 1.0);
-    if (isIngest || id === "2" || id === "3") add(`r2d1/peer p99, ${f.name}`, round(p99), "≤ 1.0", p99 <= 1.0);
-  }
-  const f3 = get("3");
-  if (f3 && !f3.na && f3.rows.r2d1 && !f3.rows.r2d1.na) {
-    const x = ratio(f3.rows.seed, f3.rows.r2d1, "p50");
-    add("stats at 1,000: seed/r2d1 p50", round(x), "≥ 50×", x >= 50);
-  } else add("stats at 1,000: seed/r2d1", null, "≥ 50×", null, "n/a (route missing)");
-  const f2 = get("2");
-  if (f2 && !f2.na && f2.rows.r2d1 && !f2.rows.r2d1.na) {
-    const x = ratio(f2.rows.seed, f2.rows.r2d1, "p50");
-    const newest = f2.correctness.r2d1?.exactNewestFirst;
-    add("recent logs: seed/r2d1 p50, and r2d1 returns exactly the newest 20", round(x), "≥ 5× and newest", x >= 5 && newest === true);
-  } else add("recent logs: seed/r2d1", null, "≥ 5× and newest", null, "n/a (route missing)");
-  const f4 = get("4");
-  if (f4 && !f4.na) {
-    for (const q of f4.queries) add(`${q.name}: p50 at ${f4.largeCount} / at ${f4.smallCount}`, q.ratioP50, "≤ 2×", q.ratioP50 <= 2);
-    if (f4.largeCount < f4.target) checks[checks.length - 1].why = `seeding reached ${f4.largeCount} of ${f4.target} within the time bound`;
-  } else add("indexed queries 100k vs 1k", null, "≤ 2×", null, "n/a (route missing)");
-  const c1 = get("1.c1")?.rows?.r2d1;
-  const c32 = get("1.c32")?.rows?.r2d1;
-  if (c1 && c32 && !c1.na && !c32.na) add("r2d1 ingest throughput c=32 / c=1", round(c32.rps / c1.rps), "≥ 3×", c32.rps / c1.rps >= 3);
-  else add("ingest throughput c=32 / c=1", null, "≥ 3×", null, "n/a (route missing)");
-  const f6 = get("6");
-  if (f6) add("wasm gzipped (KiB)", round(f6.wasm.gzip / 1024, 0), "≤ 600 KB", f6.wasm.gzip <= 600 * 1000);
-  results.targets = checks;
-  return table(
-    ["target", "value", "goal", "met"],
-    checks.map((c) => [c.name, c.value ?? "–", c.goal, c.met === null ? `n/a${c.why ? ": " + c.why : ""}` : c.met ? "yes" : `NO${c.why ? ": " + c.why : ""}`]),
-  );
+/** What the figure modules (bench/lib/cost.mjs) need from the run. */
+function costContext() {
+  return { loader, targets, inspectors, P, log, routes, ingestJob, getJob, limitMs: ISSUE_16.cpuLimitMs };
 }
 
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-
   Object.assign(results, machine());
   log(`r2d1 bench (${results.mode}) on ${results.machine.cpus} × ${results.machine.cpuModel}, load ${results.machine.loadavgAtStart.join(" ")}`);
   const b0 = Date.now();
@@ -740,7 +682,8 @@ async function main() {
   }, (P.budgetS + 120) * 1000);
   watchdog.unref();
   for (const t of TARGETS) {
-    targets[t] = await startTarget(t, { build: BUILD, verbose: VERBOSE });
+    // r2d1 and the peer with their V8 inspector open, for the CPU and memory figures.
+    targets[t] = await startTarget(t, { build: BUILD, verbose: VERBOSE, inspect: t !== "seed" });
     log(`started ${label(t)} at ${targets[t].origin} (boot ${fmtMs(targets[t].bootMs)}, first request ${fmtMs(targets[t].firstMs)})`);
   }
   loader = startLoader();
@@ -748,7 +691,20 @@ async function main() {
   results.routes = { ...routes };
 
   await figureIngest();
-  await figureLogsAndStats();
+  const paths = await figureLogsAndStats();
+  if (routes.ingest) {
+    // Inspector sessions only for these figures: the latency figures run with none attached.
+    inspectors = await openInspectors(targets);
+    figure(await figureCpu(costContext(), paths));
+    figure(await figureMemory(costContext()));
+    figure(await figureSizes(costContext()));
+    await closeInspectors(inspectors);
+    inspectors = null;
+  } else {
+    na("7", "CPU per request", "route missing");
+    na("8", "CPU against body size", "route missing");
+    na("10", "peak memory, 8 MB ingest", "route missing");
+  }
   await figureFiles();
   await figureStartup();
   await figureFleet();
@@ -759,10 +715,10 @@ async function main() {
 function finish() {
   results.machine.loadavgAtEnd = os.loadavg().map((x) => round(x, 2));
   results.durationS = round(elapsedS(), 0);
-  const text = report();
-  const checks = targetsCheck();
+  const text = report(results, { label, P });
+  results.targets = evaluate(results);
   console.log(text);
-  console.log("\nTargets:\n" + checks);
+  console.log("\nTargets (bench/lib/targets.mjs):\n" + targetsTable(results.targets));
   console.log(
     `\n${results.mode} run, ${results.durationS} s after the build (build ${results.buildS} s), commit ${results.commit?.slice(0, 10)}${results.dirty ? " (dirty)" : ""}, load average ${results.machine.loadavgAtStart.join("/")} → ${results.machine.loadavgAtEnd.join("/")}`,
   );

@@ -8,8 +8,13 @@
 //   If R2 fails the row is rolled back, so a retry stores the memory.
 // - logs: one D1 batch (page + total) off the (user_id, created_ms DESC) index; R2 untouched.
 // - stats: one D1 batch of aggregates over the user's clustered rows.
+// - analytics: one GROUP BY over a covering (day, user_id, duration_s) index.
+// - health: one R2 HEAD and one D1 SELECT, like r2d1's (the cold-start figure compares them).
+// - app files (`/api/apps/…`): bench/baselines/peer-files.mjs.
 //
-// Schema: bench/baselines/peer.sql.
+// Schema: bench/baselines/peer.sql (memories); r2d1's migrations 0001 and 0003 (app files).
+import { appFiles } from "./peer-files.mjs";
+
 const ROOT = "mobil3-mentorships";
 const HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
 const KEY_PART = /^[A-Za-z0-9._-]{1,128}$/;
@@ -183,14 +188,62 @@ async function stats(env, uid) {
   });
 }
 
+const DAY_MS = 86_400_000;
+
+/** `YYYY-MM-DD` (start of day, or end of it for `to`) or milliseconds. */
+function dayParam(v, endOfDay) {
+  if (v === null) return null;
+  const ms = /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) + (endOfDay ? DAY_MS : 0) : Number(v);
+  return Number.isFinite(ms) ? ms : NaN;
+}
+
+// The same answer as r2d1's GET /api/omi/analytics/daily: one entry per day, gaps filled.
+async function daily(env, url) {
+  const uid = url.searchParams.get("userId");
+  let to = dayParam(url.searchParams.get("to"), true);
+  let from = dayParam(url.searchParams.get("from"), false);
+  if (Number.isNaN(to) || Number.isNaN(from)) return json(400, { error: { code: "invalid_field", message: "from/to" } });
+  to ??= (Math.floor(Date.now() / DAY_MS) + 1) * DAY_MS;
+  from ??= to - 30 * DAY_MS;
+  if (from >= to || to - from > 366 * DAY_MS) return json(400, { error: { code: "invalid_field", message: "from/to" } });
+  const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+  const args = [day(from), day(to - 1)];
+  if (uid) args.push(uid);
+  const { results } = await env.DB.prepare(
+    `SELECT day, COUNT(*) AS memories, SUM(duration_s) / 60.0 AS minutes, COUNT(DISTINCT user_id) AS mentors
+     FROM memories WHERE day BETWEEN ?1 AND ?2${uid ? " AND user_id = ?3" : ""} GROUP BY day ORDER BY day`,
+  )
+    .bind(...args)
+    .all();
+  const byDay = new Map(results.map((r) => [r.day, r]));
+  const days = [];
+  let total = 0;
+  for (let d = Math.floor(from / DAY_MS) * DAY_MS; d < to; d += DAY_MS) {
+    const r = byDay.get(day(d));
+    days.push({ date: day(d), memories: r ? r.memories : 0, minutes: r ? Math.round(r.minutes * 10) / 10 : 0, mentors: r ? r.mentors : 0 });
+    total += r ? r.memories : 0;
+  }
+  const iso = (ms) => new Date(ms).toISOString();
+  return json(200, { success: true, userId: uid, from: iso(from), to: iso(to), totalMemories: total, days });
+}
+
+async function health(env) {
+  const r2 = await env.BUCKET.head("__peer_health_probe").then(() => true, () => false);
+  const row = await env.DB.prepare("SELECT MAX(version) AS version FROM schema_version").first().catch(() => null);
+  const ok = r2 && row !== null;
+  return json(ok ? 200 : 503, { status: ok ? "ok" : "degraded", r2, d1: row !== null, schema_version: row?.version ?? null });
+}
+
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     const path = url.pathname;
     if (path === "/api/omi/memory" && request.method === "POST") return ingest(request, env, url);
-    if (path === "/api/health") return json(200, { status: "ok" });
+    if (path === "/api/health") return health(env);
     if (request.headers.get("authorization") !== `Bearer ${env.API_TOKEN}`) return json(401, { error: { code: "unauthorized", message: "invalid API token" } });
+    if (path.startsWith("/api/apps/")) return appFiles(request, env, path.slice("/api/apps/".length).split("/"));
     if (path === "/api/omi/logs" && request.method === "GET") return logs(env, url);
+    if (path === "/api/omi/analytics/daily" && request.method === "GET") return daily(env, url);
     const m = path.match(/^\/api\/omi\/users\/([^/]+)\/stats$/);
     if (m && request.method === "GET") return stats(env, decodeURIComponent(m[1]));
     return json(404, { error: { code: "not_found", message: "no route" } });

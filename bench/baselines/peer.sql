@@ -1,6 +1,7 @@
 -- Schema of the JS peer baseline (bench/baselines/peer.mjs): r2d1's design, one table.
 -- The primary key clusters a mentor's rows together (WITHOUT ROWID), so per-user aggregates
--- read one contiguous range; the two indexes serve newest-first listing per user and overall.
+-- read one contiguous range; two indexes serve newest-first listing per user and overall, a
+-- third daily analytics.
 CREATE TABLE IF NOT EXISTS memories (
   user_id        TEXT    NOT NULL,
   memory_id      TEXT    NOT NULL,
@@ -30,3 +31,5 @@ CREATE TABLE IF NOT EXISTS memories (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS memories_user_newest ON memories (user_id, created_ms DESC, memory_id DESC);
 CREATE INDEX IF NOT EXISTS memories_newest ON memories (created_ms DESC, memory_id DESC);
+-- Daily analytics: a covering index, so the per-day GROUP BY reads the index alone.
+CREATE INDEX IF NOT EXISTS memories_day ON memories (day, user_id, duration_s);

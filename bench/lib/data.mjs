@@ -155,3 +155,76 @@ export function streamIndex(i, dupRate, salt = "") {
   while (k >= 64 && unit(salt, "dup", k) < dupRate) k--;
   return k;
 }
+
+/** Nominal body sizes of the CPU-against-size figure, in bytes (8 MB stays under r2d1's
+ * MAX_BODY_BYTES of 8 MiB). */
+export const BODY_SIZES = [
+  { name: "1 KB", bytes: 1_000 },
+  { name: "10 KB", bytes: 10_000 },
+  { name: "100 KB", bytes: 100_000 },
+  { name: "1 MB", bytes: 1_000_000 },
+  { name: "8 MB", bytes: 8_000_000 },
+];
+
+/** Transcript grows up to this many bytes (a long conversation); photos make the rest. */
+const TRANSCRIPT_CAP = 64_000;
+
+/** `n` bytes from a seeded PRNG: stands in for JPEG data (incompressible, like the real thing). */
+function noise(n, seedBytes) {
+  const rand = rng(seedBytes);
+  const out = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i += 4) {
+    const x = Math.floor(rand() * 4294967296);
+    out[i] = x & 0xff;
+    if (i + 1 < n) out[i + 1] = (x >>> 8) & 0xff;
+    if (i + 2 < n) out[i + 2] = (x >>> 16) & 0xff;
+    if (i + 3 < n) out[i + 3] = x >>> 24;
+  }
+  return out;
+}
+
+/**
+ * The memory `(uid, index)` grown to about `bytes` of JSON: its transcript grows to at most
+ * 64 KB (a long conversation), then `photos[{id, base64, description, created_at}]` fill the
+ * rest, as Omi sends pictures taken during a conversation (OMI.md: bodies can be megabytes).
+ * Deterministic; the serialised length is within a segment (≤ ~250 bytes) of `bytes`, never
+ * above it.
+ */
+export function memoryOfSize(uid, index, bytes) {
+  const m = memory(uid, index, bytes < 2_500 ? "small" : "full");
+  const size = () => Buffer.byteLength(JSON.stringify(m));
+  const rand = rng(digest("grow", uid, String(index), String(bytes)));
+  const segs = m.transcript_segments;
+  let t = segs.length ? segs[segs.length - 1].end + 0.5 : 0;
+  const transcriptGoal = Math.min(bytes, TRANSCRIPT_CAP);
+  let current = size();
+  for (;;) {
+    let len = 8 + Math.floor(rand() * 30);
+    const text = sentence(rand, len).split(" ");
+    const segOf = (n) => ({ text: text.slice(0, n).join(" "), speaker: `SPEAKER_0${segs.length % 2}`, speaker_id: segs.length % 2, is_user: segs.length % 2 === 0, start: t, end: t + n * 0.4 });
+    // The last segment is cut short to land near the size.
+    while (len > 3 && current + Buffer.byteLength(JSON.stringify(segOf(len))) + 1 > transcriptGoal) len--;
+    const seg = segOf(len);
+    const grown = current + Buffer.byteLength(JSON.stringify(seg)) + 1;
+    if (grown > transcriptGoal) break;
+    t = seg.end + 0.5;
+    segs.push(seg);
+    current = grown;
+  }
+  if (bytes <= TRANSCRIPT_CAP) return m;
+  const photos = [];
+  m.photos = photos;
+  current = size();
+  // Each photo is at most ~1 MB of base64; the last one is cut to land on `bytes`.
+  for (let p = 0; bytes - current > 200; p++) {
+    const photo = { id: uuid(digest("photo", uid, String(index), String(p))), base64: "", description: sentence(rand, 6), created_at: m.created_at, discarded: false };
+    const overhead = Buffer.byteLength(JSON.stringify(photo)) + (photos.length ? 1 : 0);
+    const room = Math.min(bytes - current - overhead, 1_000_000);
+    if (room < 4) break;
+    const raw = noise(Math.floor(room / 4) * 3, digest("pixels", uid, String(index), String(p)));
+    photo.base64 = raw.toString("base64");
+    photos.push(photo);
+    current += overhead + photo.base64.length;
+  }
+  return m;
+}

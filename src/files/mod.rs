@@ -8,11 +8,18 @@
 //! HTTP: [`http`]. (Unreferenced blobs and snapshots are collected by the storage core's GC.)
 
 pub mod archive;
+pub mod changes;
 pub mod content;
+pub mod costs;
 pub mod diff;
+pub mod lifecycle;
 pub mod manifest;
+pub mod ndjson;
 pub mod path;
 pub mod report;
+pub mod rollout;
+pub mod signed_url;
+pub mod stream;
 pub mod tier;
 
 mod cache;

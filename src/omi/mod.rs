@@ -8,6 +8,7 @@
 pub mod analytics;
 pub mod cursor;
 pub mod keys;
+pub mod legacy;
 pub mod payload;
 pub mod query;
 pub mod render;
