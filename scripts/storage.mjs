@@ -6,7 +6,7 @@
 //   migrate  [--app ID] [--batch N] [--dry-run]   move inline content to R2, batch by batch
 //   rollback [--app ID] [--batch N]               bring R2 content back inline
 //   import   FILE.json [--chunk N]                import an app (old schema JSON), then `migrate`
-//   gc       [--grace-hours H]                    collect unreferenced R2 objects
+//   gc       [--grace-hours H]                    one GC pass: condemn unreferenced objects, delete condemned ones past the grace
 //   report   [--app ID]                           print the storage report
 //
 // Every command is safe to re-run and to interrupt: the worker works from what D1 says is left,
@@ -138,9 +138,20 @@ async function main() {
       if (!arg) throw new Error("import needs a JSON file");
       out = await importFile(arg, opts);
       break;
-    case "gc":
-      out = await call("POST", `/api/admin/storage/gc${query({ grace_hours: opts["grace-hours"] })}`);
+    case "gc": {
+      // One GC run per call: follow the listing cursor until a whole pass is done. Objects it
+      // condemns are deleted by a later run, once their grace has passed.
+      out = { scanned: 0, condemned: 0, deleted: [] };
+      let cursor;
+      do {
+        const r = await call("POST", `/api/admin/storage/gc${query({ grace_hours: opts["grace-hours"], cursor })}`);
+        out.scanned += r.scanned;
+        out.condemned += r.condemned;
+        out.deleted.push(...r.deleted);
+        cursor = r.cursor;
+      } while (cursor);
       break;
+    }
     case "report":
       out = await call("GET", `/api/admin/storage/report${query({ app: opts.app })}`);
       break;

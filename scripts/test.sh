@@ -42,6 +42,17 @@ if [ "$cargo_status" -ne 0 ] && [ "$cargo_fail" -eq 0 ]; then
   broken+=("cargo test exited $cargo_status")
 fi
 
+# --- formatting and lints (host only; each counts as one check) ----------------------------
+echo "== cargo fmt --check, cargo clippy -D warnings"
+for check in "cargo fmt --check" "cargo clippy --all-targets --locked --quiet -- -D warnings"; do
+  if $check; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    broken+=("$check failed")
+  fi
+done
+
 # --- the worker, built once ---------------------------------------------------------------
 echo "== build (release, fault-injection) into build-test/"
 if ! R2D1_FEATURES=fault-injection R2D1_OUT=build-test bash scripts/build.sh; then

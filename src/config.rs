@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::store::gc::Grace;
+
 /// A secret string that never shows up in logs or debug output.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -66,8 +68,9 @@ pub struct Config {
     pub inline_max_bytes: usize,
     pub hybrid_max_bytes: usize,
     pub storage_mode: StorageMode,
-    /// Test builds only: named failure points to trip (see `faults`).
-    pub fault_points: Option<String>,
+    /// How long an unreferenced object is kept before the GC condemns it (and a condemned one
+    /// before it may be deleted). At least an hour: see `store::gc`.
+    pub gc_grace: Grace,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -107,6 +110,11 @@ impl Config {
             Some(v) => Some(v.parse::<u32>().map_err(|_| format!("RETENTION_DAYS must be a whole number, got {v:?}"))?).filter(|d| *d > 0),
         };
 
+        let gc_grace = match get("GC_GRACE_HOURS") {
+            None => Grace::default(),
+            Some(v) => Grace::from_hours(&v).map_err(|why| format!("GC_GRACE_HOURS {why}"))?,
+        };
+
         Ok(Config {
             api_token: secret("API_TOKEN"),
             omi_webhook_token: secret("OMI_WEBHOOK_TOKEN"),
@@ -118,7 +126,7 @@ impl Config {
             inline_max_bytes,
             hybrid_max_bytes,
             storage_mode,
-            fault_points: get("R2D1_FAULTS"),
+            gc_grace,
         })
     }
 }
@@ -143,6 +151,14 @@ mod tests {
         assert_eq!(c.hybrid_max_bytes, 10240);
         assert_eq!(c.storage_mode, StorageMode::Hybrid);
         assert_eq!(c.retention_days, None);
+        assert_eq!(c.gc_grace, Grace::default());
+    }
+
+    #[test]
+    fn a_gc_grace_below_the_floor_is_refused() {
+        assert!(config(&[("GC_GRACE_HOURS", "0")]).unwrap_err().contains("GC_GRACE_HOURS"));
+        assert!(config(&[("GC_GRACE_HOURS", "0.25")]).unwrap_err().contains("GC_GRACE_HOURS"));
+        assert_eq!(config(&[("GC_GRACE_HOURS", "2")]).unwrap().gc_grace.ms(), 7_200_000);
     }
 
     #[test]

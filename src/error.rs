@@ -36,6 +36,11 @@ pub enum Error {
     /// R2 or D1 failed; the caller should retry (Omi does on 5xx).
     #[error("storage failure: {0}")]
     Storage(String),
+    /// A D1 batch that references an object hit the GC fence (`gc_fence`): the GC is deleting,
+    /// or has just deleted, that object. The store re-writes and retries; when it cannot, the
+    /// client gets a 503 to retry shortly.
+    #[error("fenced: {0}")]
+    Fenced(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -65,7 +70,7 @@ impl Error {
             Error::TooManyRequests { .. } => 429,
             Error::Integrity(_) | Error::Internal(_) => 500,
             Error::Storage(_) => 502,
-            Error::NotConfigured(_) => 503,
+            Error::NotConfigured(_) | Error::Fenced(_) => 503,
         }
     }
 
@@ -83,13 +88,14 @@ impl Error {
             Error::NotConfigured(_) => "not_configured",
             Error::Integrity(_) => "integrity_error",
             Error::Storage(_) => "storage_error",
+            Error::Fenced(_) => "storage_busy",
             Error::Internal(_) => "internal_error",
         }
     }
 
     /// Whether the detail must stay in the log rather than go to the client.
     pub fn is_server_side(&self) -> bool {
-        matches!(self, Error::Storage(_) | Error::Internal(_) | Error::Integrity(_))
+        matches!(self, Error::Storage(_) | Error::Internal(_) | Error::Integrity(_) | Error::Fenced(_))
     }
 
     /// The `{"error":{"code","message"}}` body sent to the client.
@@ -98,6 +104,7 @@ impl Error {
             Error::Storage(_) => "storage is temporarily unavailable; retry the request".to_string(),
             Error::Internal(_) => "internal error".to_string(),
             Error::Integrity(_) => "stored content failed its integrity check".to_string(),
+            Error::Fenced(_) => "storage is busy collecting garbage this object depends on; retry in a moment".to_string(),
             other => other.to_string(),
         };
         json!({ "error": { "code": self.code(), "message": message } })

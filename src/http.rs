@@ -1,47 +1,25 @@
-//! Request plumbing shared by every resource: the per-request context, body and query parsing
-//! with limits, authentication, and JSON responses (errors included).
+//! Request plumbing shared by every resource: body and query parsing with limits, the API
+//! token check (called by the router's access rules), and JSON responses (errors included).
+//! The per-request context is [`App`] (`app.rs`).
 
 use serde::Serialize;
-use worker::{Env, Headers, Request, Response};
+use worker::{Headers, Request, Response};
 
+pub use crate::app::App;
 use crate::auth;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::store::{BlobStore, MetaStore};
 
-/// What a handler gets: configuration read once, the bindings, and the request's clock.
-pub struct App {
-    pub env: Env,
-    pub config: Config,
-    /// The request's execution context (`None` in the cron trigger).
-    pub ctx: Option<worker::Context>,
-    /// Milliseconds since the epoch when the request arrived.
-    pub now_ms: i64,
-}
-
-impl App {
-    pub fn blobs(&self) -> Result<BlobStore> {
-        BlobStore::from_env(&self.env)
-    }
-
-    pub fn meta(&self) -> Result<MetaStore> {
-        MetaStore::from_env(&self.env)
-    }
-
-    /// Requires `Authorization: Bearer <API_TOKEN>`. Without a configured token the API is
-    /// closed (503), never open.
-    pub fn require_api_token(&self, req: &Request) -> Result<()> {
-        let expected = self
-            .config
-            .api_token
-            .as_ref()
-            .ok_or_else(|| Error::NotConfigured("API_TOKEN is not set; the API stays closed until it is".into()))?;
-        let header = req.headers().get("Authorization").ok().flatten();
-        match auth::bearer_token(header.as_deref()) {
-            Some(given) if auth::tokens_match(given, expected.expose()) => Ok(()),
-            Some(_) => Err(Error::Unauthorized("invalid API token".into())),
-            None => Err(Error::Unauthorized("missing Authorization: Bearer <API_TOKEN> header".into())),
-        }
+/// Requires `Authorization: Bearer <API_TOKEN>`. Without a configured token the API is closed
+/// (503), never open. Called by the router for every route whose access rule asks for it.
+pub fn require_api_token(config: &Config, req: &Request) -> Result<()> {
+    let expected =
+        config.api_token.as_ref().ok_or_else(|| Error::NotConfigured("API_TOKEN is not set; the API stays closed until it is".into()))?;
+    let header = req.headers().get("Authorization").ok().flatten();
+    match auth::bearer_token(header.as_deref()) {
+        Some(given) if auth::tokens_match(given, expected.expose()) => Ok(()),
+        Some(_) => Err(Error::Unauthorized("invalid API token".into())),
+        None => Err(Error::Unauthorized("missing Authorization: Bearer <API_TOKEN> header".into())),
     }
 }
 
@@ -109,12 +87,14 @@ pub fn error_response(err: &Error) -> Response {
         worker::console_error!("r2d1 {}: {}", err.code(), err);
     }
     let mut resp = json(err.status(), &err.body()).unwrap_or_else(|_| Response::error("internal error", 500).expect("static response"));
-    if let Error::TooManyRequests { retry_after_secs, .. } = err {
-        let _ = resp.headers_mut().set("Retry-After", &retry_after_secs.to_string());
+    match err {
+        Error::TooManyRequests { retry_after_secs, .. } => {
+            let _ = resp.headers_mut().set("Retry-After", &retry_after_secs.to_string());
+        }
+        Error::Fenced(_) => {
+            let _ = resp.headers_mut().set("Retry-After", "1");
+        }
+        _ => {}
     }
     resp
-}
-
-pub fn method_not_allowed(allowed: &[&str]) -> Result<Response> {
-    Err(Error::MethodNotAllowed(format!("method not allowed; use {}", allowed.join(" or "))))
 }

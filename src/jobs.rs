@@ -1,18 +1,17 @@
-//! What the cron trigger runs, capability by capability.
+//! Every job the cron trigger runs, by name: the storage core's GC (both workloads) and the
+//! Omi workload's own jobs. The runner and the job state are in [`crate::store::jobs`].
 
-use serde_json::{json, Value};
-use worker::Env;
+use crate::app::App;
+use crate::store::jobs::{self, Job};
+use crate::{omi, store};
 
-use crate::config::Config;
-use crate::http::App;
-use crate::{files, omi};
+pub fn registered() -> Vec<&'static Job> {
+    let mut all: Vec<&'static Job> = vec![&store::gc::JOB];
+    all.extend(omi::jobs::JOBS.iter());
+    all
+}
 
-pub async fn run(env: Env, config: Config, now_ms: i64) -> Value {
-    let app = App { env, config, ctx: None, now_ms };
-    let omi = omi::jobs::scheduled(&app).await;
-    let gc = match files::admin::scheduled_gc(&app).await {
-        Ok(r) => json!({ "scanned": r.scanned, "deleted": r.deleted.len(), "missing": r.missing.len(), "complete": r.complete }),
-        Err(e) => json!({ "error": e.to_string() }),
-    };
-    json!({ "omi": omi, "files_gc": gc })
+/// The cron trigger: every due job within its budget.
+pub async fn run_scheduled(app: &App) -> serde_json::Value {
+    serde_json::Value::Array(jobs::run_due(app, &registered()).await)
 }

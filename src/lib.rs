@@ -6,14 +6,16 @@
 //! request, call the domain and render JSON.
 
 pub mod access;
+pub mod app;
 pub mod auth;
 pub mod config;
-pub mod consistency;
 pub mod error;
 pub mod faults;
 pub mod files;
 pub mod live;
 pub mod omi;
+pub mod request;
+pub mod routes;
 pub mod store;
 
 #[cfg(test)]
@@ -25,7 +27,6 @@ mod admin;
 mod health;
 mod http;
 mod jobs;
-mod routes;
 
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
@@ -41,14 +42,15 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     Ok(routes::handle(req, env, ctx).await)
 }
 
-/// The cron trigger (wrangler.toml `[triggers]`): Omi rollups, retention and reconciliation;
-/// garbage collection of unreferenced app blobs.
+/// The cron trigger (wrangler.toml `[triggers]`, every 15 minutes): every registered job that
+/// is due (GC, Omi reconciliation, retention, rollups), each within its time budget.
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
-    let _ = ctx;
+    let _ = (ctx, event);
     match routes::read_config(&env) {
         Ok(config) => {
-            let report = jobs::run(env, config, event.schedule() as i64).await;
+            let app = app::App::new(env, config, None, request::RequestState::at_wall_clock());
+            let report = jobs::run_scheduled(&app).await;
             worker::console_log!("r2d1 scheduled run: {report}");
         }
         Err(e) => worker::console_error!("r2d1 scheduled run skipped: {e}"),

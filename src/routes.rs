@@ -1,48 +1,374 @@
-//! The route table: one match over (method, path segments), delegating to resource modules.
+//! The one route table. Each workload contributes its routes (`omi::http::ROUTES`,
+//! `files::http::ROUTES`), the core adds its own, and [`dispatch`] matches the path template,
+//! answers 405 (with `Allow`) or 404 as JSON, checks the route's [`Access`] rule, and only
+//! then calls the handler: handlers never check tokens themselves.
+//!
+//! Templates: literal segments, `{name}` (one non-empty segment) and a trailing `{name+}` (the
+//! rest of the path, at least one segment). Parameters arrive percent-decoded.
 
+use futures_util::future::LocalBoxFuture;
 use worker::{Context, Env, Method, Request, Response};
 
+use crate::app::App;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::http::{self, App};
-use crate::{admin, faults, files, health, live, omi};
+use crate::request::RequestState;
+use crate::{admin, faults, files, health, http, live, omi};
+
+/// Who may call a route. Checked centrally by [`dispatch`] before the handler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, Omi's setup check).
+    Open,
+    /// Omi's webhook token or signature (the signature is checked on the body by the handler
+    /// once it has read it; the token here).
+    Webhook,
+    /// `Authorization: Bearer <API_TOKEN>`.
+    ApiToken,
+    /// The API token, or a live ticket offered as a WebSocket subprotocol.
+    ApiTokenOrTicket,
+    /// Test builds only (`fault-injection`); absent from production builds' table.
+    TestOnly,
+}
+
+pub type Handler = for<'a> fn(Request, &'a App, PathParams) -> LocalBoxFuture<'a, Result<Response>>;
+
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub handler: Handler,
+}
+
+impl Route {
+    /// The path template, as logs and the API document name the route.
+    pub fn template(&self) -> &'static str {
+        self.path
+    }
+}
+
+/// Percent-decoded path parameters by name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PathParams(Vec<(&'static str, String)>);
+
+impl PathParams {
+    /// The parameter's value; templates guarantee every name they declare is present.
+    pub fn get(&self, name: &str) -> &str {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+}
+
+/// Every route, workload by workload (test-only routes only in test builds).
+pub fn all_routes() -> Vec<&'static Route> {
+    CORE_ROUTES
+        .iter()
+        .chain(omi::http::ROUTES)
+        .chain(files::http::ROUTES)
+        .chain(TEST_ROUTES.iter())
+        .filter(|r| r.access != Access::TestOnly || faults::ENABLED)
+        .collect()
+}
+
+fn name_of(segment: &str) -> Option<(&str, bool)> {
+    let inner = segment.strip_prefix('{')?.strip_suffix('}')?;
+    Some(match inner.strip_suffix('+') {
+        Some(n) => (n, true),
+        None => (inner, false),
+    })
+}
+
+fn decode(raw: &str) -> Result<String> {
+    let bytes =
+        crate::files::path::percent_decode(raw).ok_or_else(|| Error::bad_request("invalid_path", "path has a malformed percent escape"))?;
+    String::from_utf8(bytes).map_err(|_| Error::bad_request("invalid_path", "path is not valid UTF-8"))
+}
+
+/// Matches `segments` (raw, still percent-encoded) against `template`. `Ok(None)`: no match;
+/// `Err`: a match whose parameters do not decode.
+pub fn match_template(template: &'static str, segments: &[&str]) -> Result<Option<PathParams>> {
+    let parts: Vec<&'static str> = template.trim_start_matches('/').split('/').collect();
+    let mut params = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        match name_of(part) {
+            Some((name, true)) => {
+                let rest = &segments[i.min(segments.len())..];
+                if rest.is_empty() {
+                    return Ok(None);
+                }
+                params.push((name, rest.join("/")));
+                return decode_all(params).map(Some);
+            }
+            Some((name, false)) => match segments.get(i) {
+                Some(s) if !s.is_empty() => params.push((name, s.to_string())),
+                _ => return Ok(None),
+            },
+            None => {
+                if segments.get(i) != Some(part) {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    if segments.len() != parts.len() {
+        return Ok(None);
+    }
+    decode_all(params).map(Some)
+}
+
+fn decode_all(raw: Vec<(&'static str, String)>) -> Result<PathParams> {
+    raw.into_iter().map(|(n, v)| Ok((n, decode(&v)?))).collect::<Result<Vec<_>>>().map(PathParams)
+}
+
+fn serves(route: &Route, method: &Method) -> bool {
+    route.method == *method || (*method == Method::Head && route.method == Method::Get)
+}
+
+/// What the table says about a request: the route and its parameters, or the methods the path
+/// does answer to (405), or nothing (404).
+pub enum Matched {
+    Route(&'static Route, PathParams),
+    WrongMethod(Vec<&'static str>),
+    NotFound,
+}
+
+pub fn find(routes: &[&'static Route], method: &Method, path: &str) -> Result<Matched> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut allowed: Vec<&'static str> = Vec::new();
+    for route in routes {
+        if let Some(params) = match_template(route.path, &segments)? {
+            if serves(route, method) {
+                return Ok(Matched::Route(route, params));
+            }
+            let m = method_name(&route.method);
+            if !allowed.contains(&m) {
+                allowed.push(m);
+            }
+        }
+    }
+    if !allowed.is_empty() {
+        return Ok(Matched::WrongMethod(allowed));
+    }
+    // `/api/apps/` lists apps like `/api/apps`: one trailing slash is forgiven.
+    match path.strip_suffix('/') {
+        Some(shorter) if !shorter.is_empty() && !shorter.ends_with('/') => find(routes, method, shorter),
+        _ => Ok(Matched::NotFound),
+    }
+}
+
+fn method_name(m: &Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Patch => "PATCH",
+        Method::Head => "HEAD",
+        _ => "OPTIONS",
+    }
+}
 
 pub fn read_config(env: &Env) -> Result<Config> {
     Config::from_lookup(|name| env.var(name).map(|v| v.to_string()).ok().or_else(|| env.secret(name).map(|v| v.to_string()).ok()))
         .map_err(|e| Error::NotConfigured(format!("configuration error: {e}")))
 }
 
-pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
-    let now_ms = worker::Date::now().as_millis() as i64;
+/// The request's own state; in test builds the `X-R2D1-*` headers set its clock, faults and
+/// pause points. Production builds ignore those headers entirely.
+fn request_state(req: &Request) -> RequestState {
     if faults::ENABLED {
-        if let Some(points) = http::header(&req, "X-R2D1-Fault") {
-            faults::arm(&points);
-        }
+        let now = http::header(req, "X-R2D1-Now").and_then(|v| v.trim().parse::<i64>().ok());
+        let fault = http::header(req, "X-R2D1-Fault");
+        let pause = http::header(req, "X-R2D1-Pause");
+        RequestState::for_test(now, fault.as_deref(), pause.as_deref())
+    } else {
+        RequestState::at_wall_clock()
     }
+}
+
+pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
+    let state = request_state(&req);
     let result = match read_config(&env) {
-        Ok(config) => dispatch(req, App { env, config, ctx: Some(ctx), now_ms }).await,
+        Ok(config) => dispatch(req, App::new(env, config, Some(ctx), state)).await,
         Err(e) => Err(e),
     };
-    faults::disarm();
     result.unwrap_or_else(|e| http::error_response(&e))
 }
 
 async fn dispatch(req: Request, app: App) -> Result<Response> {
     let path = req.path();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let method = req.method();
-    match segments.as_slice() {
-        ["api", "health"] => match method {
-            Method::Get | Method::Head => health::get(&app).await,
-            _ => http::method_not_allowed(&["GET"]),
-        },
-        ["api", "omi", rest @ ..] => omi::dispatch(req, &app, rest).await,
-        ["api", "admin", "consistency", ..] => admin::dispatch(req, &app, &segments[2..]).await,
-        ["api", "apps", rest @ ..] => files::routes::apps(req, &app, rest).await,
-        ["api", "admin", "storage", rest @ ..] => files::routes::admin(req, &app, rest).await,
-        ["api", "live", rest @ ..] => live::dispatch(req, &app, rest).await,
-        // Test builds only: proves a panic becomes a 500 JSON error and the isolate recovers.
-        ["api", "__test", "panic"] if faults::ENABLED => panic!("deliberate panic for the tests"),
-        _ => Err(Error::NotFound(format!("no route for {method} {path}"))),
+    match find(&all_routes(), &method, &path)? {
+        Matched::Route(route, params) => {
+            check_access(route.access, &app, &req)?;
+            let result = (route.handler)(req, &app, params).await;
+            if faults::ENABLED {
+                // Test builds show what the request cost, counted by the store adapters.
+                if let Ok(mut resp) = result {
+                    let c = app.state.counters.snapshot();
+                    let value = format!(
+                        "route={} d1_statements={} d1_rows_read={} d1_rows_written={} r2_operations={} r2_bytes_read={} r2_bytes_written={}",
+                        route.template(),
+                        c.d1_statements,
+                        c.d1_rows_read,
+                        c.d1_rows_written,
+                        c.r2_operations,
+                        c.r2_bytes_read,
+                        c.r2_bytes_written
+                    );
+                    // A WebSocket upgrade's headers are immutable; the count is then left off.
+                    let _ = resp.headers_mut().set("X-R2D1-Counters", &value);
+                    return Ok(resp);
+                }
+            }
+            result
+        }
+        Matched::WrongMethod(allowed) => {
+            let mut resp = http::error_response(&Error::MethodNotAllowed(format!("method not allowed; use {}", allowed.join(" or "))));
+            resp.headers_mut().set("Allow", &allowed.join(", "))?;
+            Ok(resp)
+        }
+        Matched::NotFound => Err(Error::NotFound(format!("no route for {method} {path}"))),
+    }
+}
+
+fn check_access(access: Access, app: &App, req: &Request) -> Result<()> {
+    match access {
+        Access::Open | Access::TestOnly => Ok(()),
+        Access::ApiToken => http::require_api_token(&app.config, req),
+        Access::Webhook => omi::http::webhook::check_token(app, req),
+        Access::ApiTokenOrTicket => live::check_access(app, req),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The core's own routes
+
+macro_rules! route {
+    ($method:ident $path:literal, $access:ident, |$req:ident, $app:ident, $p:ident| $body:expr) => {
+        $crate::routes::Route {
+            method: ::worker::Method::$method,
+            path: $path,
+            access: $crate::routes::Access::$access,
+            handler: |$req, $app, $p| Box::pin(async move { $body }),
+        }
+    };
+}
+pub(crate) use route;
+
+static CORE_ROUTES: &[Route] = &[
+    route!(Get "/api/health", Open, |_req, app, _p| health::get(app).await),
+    route!(Get "/api/admin/consistency", ApiToken, |req, app, _p| admin::consistency(&req, app).await),
+    route!(Get "/api/admin/jobs", ApiToken, |_req, app, _p| admin::jobs(app).await),
+    route!(Post "/api/admin/jobs/{name}/run", ApiToken, |_req, app, p| admin::run_job(app, p.get("name")).await),
+    route!(Post "/api/live/ticket", ApiToken, |_req, app, _p| live::ticket(app)),
+    route!(Get "/api/live", ApiTokenOrTicket, |req, app, _p| live::connect(req, app).await),
+];
+
+static TEST_ROUTES: &[Route] = &[
+    // Proves a panic becomes a 500 JSON error and the isolate recovers.
+    route!(Get "/api/__test/panic", TestOnly, |_req, _app, _p| {
+        if faults::ENABLED {
+            panic!("deliberate panic for the tests");
+        }
+        Err(Error::NotFound("no such route".into()))
+    }),
+    route!(Post "/api/__test/release", TestOnly, |req, _app, _p| {
+        let name = http::query_param(&req, "name").ok_or_else(|| Error::bad_request("missing_field", "name: is required"))?;
+        faults::release(&name);
+        http::ok(&serde_json::json!({ "released": name }))
+    }),
+    route!(Get "/api/__test/paused", TestOnly, |_req, _app, _p| {
+        let parked: serde_json::Map<String, serde_json::Value> = faults::parked().into_iter().map(|(k, v)| (k, v.into())).collect();
+        http::ok(&serde_json::json!({ "paused": parked }))
+    }),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segs(path: &str) -> Vec<&str> {
+        path.trim_start_matches('/').split('/').collect()
+    }
+
+    #[test]
+    fn templates_are_unique_and_well_formed() {
+        let routes: Vec<&Route> =
+            CORE_ROUTES.iter().chain(omi::http::ROUTES).chain(files::http::ROUTES).chain(TEST_ROUTES.iter()).collect();
+        let mut seen = std::collections::HashSet::new();
+        for r in &routes {
+            assert!(r.path.starts_with("/api/"), "{}", r.path);
+            let parts: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+            let mut names = std::collections::HashSet::new();
+            for (i, p) in parts.iter().enumerate() {
+                assert!(!p.is_empty(), "empty segment in {}", r.path);
+                if p.contains('{') || p.contains('}') {
+                    let (name, rest) = name_of(p).unwrap_or_else(|| panic!("bad parameter {p} in {}", r.path));
+                    assert!(!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{}", r.path);
+                    assert!(names.insert(name), "{name} twice in {}", r.path);
+                    assert!(!rest || i == parts.len() - 1, "{{{name}+}} must end {}", r.path);
+                }
+            }
+            let shape: Vec<&str> = parts.iter().map(|p| if p.starts_with('{') { "{}" } else { p }).collect();
+            assert!(seen.insert((method_name(&r.method), shape.join("/"))), "duplicate route {} {}", method_name(&r.method), r.path);
+            assert_eq!(r.template(), r.path);
+        }
+    }
+
+    #[test]
+    fn parameters_are_matched_and_decoded() {
+        let p = match_template("/api/omi/logs/{uid}/{memoryId}", &segs("/api/omi/logs/u%2D1/m1")).unwrap().unwrap();
+        assert_eq!((p.get("uid"), p.get("memoryId")), ("u-1", "m1"));
+        assert!(match_template("/api/omi/logs/{uid}/{memoryId}", &segs("/api/omi/logs/u1")).unwrap().is_none());
+        assert!(match_template("/api/omi/logs/{uid}", &segs("/api/omi/logs/")).unwrap().is_none());
+        let p = match_template("/api/apps/{app}/files/{path+}", &segs("/api/apps/a/files/src/a%20b.js")).unwrap().unwrap();
+        assert_eq!(p.get("path"), "src/a b.js");
+        assert!(match_template("/api/apps/{app}/files/{path+}", &segs("/api/apps/a/files")).unwrap().is_none());
+        assert!(match_template("/api/apps/{app}/files:batch", &segs("/api/apps/a/files:batch")).unwrap().is_some());
+        assert!(match_template("/api/apps/{app}/files/{path+}", &segs("/api/apps/a/files/%ff")).is_err());
+        // an encoded slash stays inside its segment's value, where the path check sees it
+        let p = match_template("/api/apps/{app}/files/{path+}", &segs("/api/apps/a/files/a%2F..%2Fb")).unwrap().unwrap();
+        assert_eq!(p.get("path"), "a/../b");
+    }
+
+    #[test]
+    fn the_table_answers_405_with_the_allowed_methods_and_404_otherwise() {
+        let routes = all_routes();
+        assert!(matches!(find(&routes, &Method::Get, "/api/omi/logs").unwrap(), Matched::Route(r, _) if r.path == "/api/omi/logs"));
+        assert!(matches!(find(&routes, &Method::Head, "/api/health").unwrap(), Matched::Route(..)));
+        match find(&routes, &Method::Get, "/api/admin/storage/gc").unwrap() {
+            Matched::WrongMethod(m) => assert_eq!(m, vec!["POST"]),
+            _ => panic!("expected 405"),
+        }
+        match find(&routes, &Method::Delete, "/api/apps/x/files/a.txt").unwrap() {
+            Matched::Route(r, p) => assert_eq!((r.path, p.get("path")), ("/api/apps/{app}/files/{path+}", "a.txt")),
+            _ => panic!("expected the file route"),
+        }
+        assert!(matches!(find(&routes, &Method::Get, "/api/apps/").unwrap(), Matched::Route(r, _) if r.path == "/api/apps"));
+        assert!(matches!(find(&routes, &Method::Get, "/api/nothing").unwrap(), Matched::NotFound));
+        for alias in ["/api/omi/memory", "/api/omi/conversation", "/api/omi/transcript", "/api/omi/webhook", "/api/omi/day-summary"] {
+            assert!(matches!(find(&routes, &Method::Post, alias).unwrap(), Matched::Route(r, _) if r.access == Access::Webhook), "{alias}");
+        }
+    }
+
+    #[test]
+    fn every_route_has_a_rule_in_the_access_table() {
+        // The seam for issue 11: `access::table` holds a rule for every (method, template)
+        // the router serves; a route added here without one fails this test.
+        use crate::access::table::{check_routes, Verb};
+        let served: Vec<(Verb, &str)> = CORE_ROUTES
+            .iter()
+            .chain(omi::http::ROUTES)
+            .chain(files::http::ROUTES)
+            .chain(TEST_ROUTES.iter())
+            .map(|r| (Verb::parse(method_name(&r.method)).expect("a verb the table knows"), r.path))
+            .collect();
+        assert_eq!(check_routes(served), Vec::<String>::new());
+    }
+
+    #[test]
+    fn test_routes_exist_only_in_test_builds() {
+        let has = all_routes().iter().any(|r| r.path == "/api/__test/release");
+        assert_eq!(has, faults::ENABLED);
     }
 }

@@ -2,13 +2,14 @@
 // and the CLI in scripts/storage.mjs driving a real listening worker.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { startWorker, expectError, listKeys, ROOT, API_TOKEN } from "./helpers/worker.mjs";
+import { startWorker, expectError, listKeys, ROOT, API_TOKEN, at, HOUR, consistency } from "./helpers/worker.mjs";
+import { sha256, ok, json, text, tick } from "./helpers/files.mjs";
 
 let w;
 before(async () => {
@@ -16,16 +17,6 @@ before(async () => {
 });
 after(() => w?.dispose());
 
-const sha256 = (b) => createHash("sha256").update(b).digest("hex");
-const text = (n, seed) => (`${seed}|`.repeat(Math.ceil(n / (seed.length + 1)) + 1)).slice(0, n);
-const json = (method, body) => ({ method, body: JSON.stringify(body), headers: { "content-type": "application/json" } });
-const tick = () => new Promise((r) => setTimeout(r, 20));
-
-async function ok(res, status = 200) {
-  const body = await res.text();
-  assert.equal(res.status, status, body);
-  return body ? JSON.parse(body) : null;
-}
 
 /** Every content-bearing row of an app, as D1 holds it. */
 async function rows(app) {
@@ -186,29 +177,48 @@ test("GC removes only unreferenced objects past the grace period and reports mis
   await w.bucket.put("apps/gcapp/notes/readme", "not ours to collect");
   await tick();
 
-  const fresh = await ok(await w.api("/api/admin/storage/gc?grace_hours=1", { method: "POST" }));
+  const gc = (hoursAhead, q = "grace_hours=1") =>
+    w.api(`/api/admin/storage/gc?${q}`, { method: "POST", headers: at(Date.now() + hoursAhead * HOUR) });
+  // Within the grace nothing is condemned, let alone deleted.
+  const fresh = await ok(await gc(0));
   assert.deepEqual(fresh.deleted, []);
+  assert.equal(fresh.condemned, 0);
   assert.ok(fresh.kept_in_grace >= 5);
   assert.ok(await w.bucket.head(orphan));
 
-  const r = await ok(await w.api("/api/admin/storage/gc?grace_hours=0", { method: "POST" }));
-  assert.equal(r.complete, true);
+  // Two hours on: the listing pass condemns the unreferenced ones; nothing is deleted yet.
+  const first = await ok(await gc(2));
+  assert.equal(first.complete, true);
+  assert.ok(first.condemned >= 2);
+  assert.deepEqual(first.deleted, []);
+  assert.ok(await w.bucket.head(orphan));
+  const marks = (await w.db.prepare("SELECT key, state FROM gc_marks WHERE key LIKE 'apps/gcapp/%' ORDER BY key").all()).results;
+  assert.deepEqual(marks.map((m) => [m.key, m.state]), [orphan, `apps/gcapp/blobs/${sha256(replaced)}`].sort().map((k) => [k, "condemned"]));
+
+  // A later run, past the marks' grace: claimed while still unreferenced, deleted, tombstoned.
+  const r = await ok(await gc(4));
   assert.deepEqual(r.deleted.filter((k) => k.startsWith("apps/gcapp/")).sort(), [orphan, `apps/gcapp/blobs/${sha256(replaced)}`].sort());
   assert.equal(await w.bucket.head(orphan), null);
   assert.ok(await w.bucket.head(`apps/gcapp/blobs/${sha256(kept)}`));
   assert.ok(await w.bucket.head(`apps/gcapp/blobs/${sha256(versioned)}`), "kept alive by version 1");
-  assert.ok(await w.bucket.head("apps/gcapp/notes/readme"));
+  assert.ok(await w.bucket.head("apps/gcapp/notes/readme"), "not ours: never touched");
   const gone = await w.db.prepare("SELECT COUNT(*) AS n FROM blobs WHERE r2_key = ?1").bind(`apps/gcapp/blobs/${sha256(replaced)}`).first();
   assert.equal(gone.n, 0);
-  assert.deepEqual(r.missing, []);
+  const tomb = await w.db.prepare("SELECT state, deleted_at FROM gc_marks WHERE key = ?1").bind(orphan).first();
+  assert.equal(tomb.state, "deleted");
   assert.equal(await (await w.api("/api/apps/gcapp/versions/1/files/v.txt")).text(), versioned);
 
-  // An object D1 points at disappears: GC reports it and deletes nothing referenced.
+  // An object D1 points at disappears: the consistency check reports it; GC deletes nothing referenced.
   await w.bucket.delete(`apps/gcapp/blobs/${sha256(kept)}`);
-  const m = await ok(await w.api("/api/admin/storage/gc?grace_hours=0", { method: "POST" }));
-  assert.deepEqual(m.missing, [`apps/gcapp/blobs/${sha256(kept)}`]);
+  const m = await ok(await gc(6));
   assert.ok(!m.deleted.some((k) => k.startsWith("apps/gcapp/")));
-  await expectError(await w.api("/api/admin/storage/gc?grace_hours=-1", { method: "POST" }), 400, "invalid_field");
+  const report = await consistency(w);
+  assert.equal(report.totals.rowsWithoutObjects, 1);
+  assert.ok(report.sections.find((s) => s.name === "app_blob").examples.includes(`row without object: apps/gcapp/blobs/${sha256(kept)}`));
+  // A grace shorter than the floor is refused: it could collect an upload whose commit is in flight.
+  await expectError(await gc(0, "grace_hours=-1"), 400, "invalid_field");
+  await expectError(await gc(0, "grace_hours=0"), 400, "invalid_field");
+  await expectError(await gc(0, "grace_hours=0.5"), 400, "invalid_field");
 });
 
 test("a failed write never leaves a D1 row without its R2 object; the orphan object is GC'd", async () => {
@@ -225,7 +235,8 @@ test("a failed write never leaves a D1 row without its R2 object; the orphan obj
   assert.equal(await w.bucket.head(`apps/fault/blobs/${sha256(other)}`), null);
   assert.equal(await count(), 0);
   await tick();
-  const r = await ok(await w.api("/api/admin/storage/gc?grace_hours=0", { method: "POST" }));
+  await ok(await w.api("/api/admin/storage/gc?grace_hours=1", { method: "POST", headers: at(Date.now() + 2 * HOUR) }));
+  const r = await ok(await w.api("/api/admin/storage/gc?grace_hours=1", { method: "POST", headers: at(Date.now() + 4 * HOUR) }));
   assert.ok(r.deleted.includes(key));
   // A retry writes both again.
   await ok(await w.api("/api/apps/fault/files/x.txt", { method: "PUT", body }), 201);
@@ -233,17 +244,34 @@ test("a failed write never leaves a D1 row without its R2 object; the orphan obj
   assert.equal(await (await w.api("/api/apps/fault/files/x.txt")).text(), body);
 });
 
-test("the cron trigger runs GC (grace from GC_GRACE_HOURS)", async () => {
-  const cron = await startWorker({ bindings: { GC_GRACE_HOURS: "0" } });
+test("GC_GRACE_HOURS below an hour is refused; the cron trigger runs the gc job with the configured grace", async () => {
+  const bad = await startWorker({ bindings: { GC_GRACE_HOURS: "0" } });
+  try {
+    const res = await expectError(await bad.api("/api/apps"), 503, "not_configured");
+    assert.match(res.error.message, /GC_GRACE_HOURS/);
+  } finally {
+    await bad.dispose();
+  }
+  const cron = await startWorker({ bindings: { GC_GRACE_HOURS: "1" } });
   try {
     const body = text(20000, "cron-kept");
     await ok(await cron.api("/api/apps/cron/files/k.txt", { method: "PUT", body }), 201);
     const orphan = `apps/cron/blobs/${sha256("cron-orphan")}`;
     await cron.bucket.put(orphan, "cron-orphan");
-    await tick();
     const worker = await cron.mf.getWorker();
-    const result = await worker.scheduled({ cron: "17 3 * * *" });
+    const result = await worker.scheduled({ cron: "*/15 * * * *" });
     assert.equal(result.outcome, "ok");
+    // The cron runs on the wall clock: the orphan is within the grace, so it stays.
+    assert.ok(await cron.bucket.head(orphan));
+    const jobs = (await ok(await cron.api("/api/admin/jobs"))).jobs;
+    const gcJob = jobs.find((j) => j.name === "gc");
+    assert.equal(gcJob.runs, 1);
+    assert.equal(gcJob.consecutiveFailures, 0);
+    assert.equal(gcJob.lastReport.passComplete, true);
+    // The same job, run through the API two and four hours on, condemns then deletes it.
+    await ok(await cron.api("/api/admin/jobs/gc/run", { method: "POST", headers: at(Date.now() + 2 * HOUR) }));
+    assert.ok(await cron.bucket.head(orphan));
+    await ok(await cron.api("/api/admin/jobs/gc/run", { method: "POST", headers: at(Date.now() + 4 * HOUR) }));
     assert.equal(await cron.bucket.head(orphan), null);
     assert.ok(await cron.bucket.head(`apps/cron/blobs/${sha256(body)}`));
   } finally {

@@ -1,9 +1,10 @@
 // Versioned app files: tiers, integrity, concurrency, paths, versions, diff, restore, archive.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { startWorker, expectError, listKeys } from "./helpers/worker.mjs";
+import { sha256, ok, json, text as textOf } from "./helpers/files.mjs";
 
 let w;
 before(async () => {
@@ -11,9 +12,8 @@ before(async () => {
 });
 after(() => w?.dispose());
 
-const sha256 = (b) => createHash("sha256").update(b).digest("hex");
 /** Exactly `n` bytes of text, different for each `seed`. */
-const text = (n, seed) => Buffer.from((`${seed}|`.repeat(Math.ceil(n / (seed.length + 1)) + 1)).slice(0, n));
+const text = (n, seed) => Buffer.from(textOf(n, seed));
 const put = (app, path, body, headers = {}) => w.api(`/api/apps/${app}/files/${path}`, { method: "PUT", body, headers });
 const get = (app, path, headers = {}) => w.api(`/api/apps/${app}/files/${path}`, { headers });
 const row = (app, path) =>
@@ -21,13 +21,6 @@ const row = (app, path) =>
     .prepare("SELECT storage_location, r2_key, length(content) AS inline_len, sha256, size_bytes FROM app_files WHERE app_id = ?1 AND path = ?2")
     .bind(app, path)
     .first();
-const json = (method, body) => ({ method, body: JSON.stringify(body), headers: { "content-type": "application/json" } });
-
-async function ok(res, status = 200) {
-  const body = await res.text();
-  assert.equal(res.status, status, body);
-  return body ? JSON.parse(body) : null;
-}
 
 test("every route requires the API token", async () => {
   await expectError(await w.fetch("/api/apps/demo/files"), 401, "unauthorized");
@@ -94,7 +87,7 @@ test("compressible content is gzipped in R2 with the encoding recorded, and serv
   const noise = randomBytes(20_000);
   const meta = await ok(await put("gz", "noise.bin", noise), 201);
   const plain = await w.bucket.get(`apps/gz/blobs/${meta.sha256}`);
-  assert.equal(plain.customMetadata["r2d1-encoding"], undefined);
+  assert.equal(plain.customMetadata["r2d1-encoding"], "identity");
   assert.deepEqual(Buffer.from(await plain.arrayBuffer()), noise);
   assert.equal(meta.content_type, "application/octet-stream");
   assert.equal(meta.file_type, "binary");
@@ -299,7 +292,7 @@ test("an 85-file app is snapshotted, modified, diffed, restored byte for byte, a
   // 85 lines do not fit inline: the manifest is in R2.
   const v1row = await w.db.prepare("SELECT storage_strategy, snapshot_key, manifest FROM app_versions WHERE app_id = ?1 AND version_number = 1").bind(app).first();
   assert.equal(v1row.storage_strategy, "r2");
-  assert.equal(v1row.snapshot_key, `apps/${app}/snapshots/1.json`);
+  assert.match(v1row.snapshot_key, new RegExp(`^apps/${app}/snapshots/1-[0-9a-f]{16}\\.json$`));
   assert.equal(v1row.manifest, null);
   const stored = JSON.parse(await (await w.bucket.get(v1row.snapshot_key)).text());
   assert.equal(stored.files.length, 85);
@@ -378,7 +371,7 @@ test("a small version keeps its manifest inline, and a damaged R2 manifest is re
   assert.equal(r.storage_strategy, "inline");
   assert.deepEqual(JSON.parse(r.manifest), v1);
 
-  const key = "apps/big85/snapshots/1.json";
+  const { snapshot_key: key } = await w.db.prepare("SELECT snapshot_key FROM app_versions WHERE app_id = 'big85' AND version_number = 1").first();
   await w.bucket.put(key, "{}");
   const res = await w.api("/api/apps/big85/versions/1");
   assert.equal(res.headers.get("x-r2d1-manifest-source"), "rebuilt");

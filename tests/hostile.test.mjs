@@ -60,7 +60,7 @@ function raw(method, path, { headers = {}, body } = {}) {
 }
 
 const auth = { authorization: `Bearer ${API_TOKEN}` };
-const json = { "content-type": "application/json", ...auth };
+const jsonAuth = { "content-type": "application/json", ...auth };
 const hook = (uid, q = "") => `/api/omi/memory?uid=${uid}&token=${WEBHOOK_TOKEN}${q}`;
 const good = JSON.stringify(makeMemory({ id: "hostile-good" }));
 const sqli = encodeURIComponent("x' OR '1'='1'; DROP TABLE omi_memories; --");
@@ -127,24 +127,24 @@ const CASES = [
   ["PUT", "/api/apps/victim-app/files/" + "p".repeat(1100), { headers: auth, body: "x" }],
   ["PUT", "/api/apps/victim-app/files/src/index.js", { headers: { ...auth, "if-match": '"' + "0".repeat(64) + '"' }, body: "overwrite" }],
   ["PUT", "/api/apps/" + sqli + "/files/x", { headers: auth, body: "x" }],
-  ["POST", "/api/apps/victim-app/files:batch", { headers: json, body: "{" }],
-  ["POST", "/api/apps/victim-app/files:batch", { headers: json, body: '{"files": [{"path": "../x", "content": "a"}]}' }],
-  ["POST", "/api/apps/victim-app/files:batch", { headers: json, body: '{"files": [{"path": "ok.txt", "content": "@@@", "encoding": "base64"}]}' }],
-  ["POST", "/api/apps/victim-app/files:batch", { headers: json, body: '{"files": [{"path": "ok.txt", "content": 5}]}' }],
-  ["POST", "/api/apps/victim-app/files:batch", { headers: json, body: '{"files": "all"}' }],
+  ["POST", "/api/apps/victim-app/files:batch", { headers: jsonAuth, body: "{" }],
+  ["POST", "/api/apps/victim-app/files:batch", { headers: jsonAuth, body: '{"files": [{"path": "../x", "content": "a"}]}' }],
+  ["POST", "/api/apps/victim-app/files:batch", { headers: jsonAuth, body: '{"files": [{"path": "ok.txt", "content": "@@@", "encoding": "base64"}]}' }],
+  ["POST", "/api/apps/victim-app/files:batch", { headers: jsonAuth, body: '{"files": [{"path": "ok.txt", "content": 5}]}' }],
+  ["POST", "/api/apps/victim-app/files:batch", { headers: jsonAuth, body: '{"files": "all"}' }],
   ["GET", "/api/apps/victim-app/versions/abc", { headers: auth }],
   ["GET", "/api/apps/victim-app/versions/0", { headers: auth }],
   ["GET", "/api/apps/victim-app/versions/1/diff/" + sqli, { headers: auth }],
   ["POST", "/api/apps/victim-app/versions/-1/restore", { headers: auth }],
   ["POST", "/api/apps/victim-app/versions/99/restore", { headers: auth }],
-  ["POST", "/api/apps/victim-app/versions", { headers: json, body: '{"changelog": 7}' }],
+  ["POST", "/api/apps/victim-app/versions", { headers: jsonAuth, body: '{"changelog": 7}' }],
   ["DELETE", "/api/apps/victim-app/versions/1", { headers: auth }],
   ["POST", "/api/admin/storage/migrate?batch=99999999999", { headers: auth }],
   ["POST", "/api/admin/storage/migrate?dry_run=" + sqli, { headers: auth }],
   ["POST", "/api/admin/storage/gc?grace_hours=-1", { headers: auth }],
   ["POST", "/api/admin/storage/migrate?app=" + sqli, { headers: auth }],
   ["GET", "/api/admin/storage/gc", { headers: auth }],
-  ["POST", "/api/admin/storage/import", { headers: json, body: '{"app": "../x", "app_files": []}' }],
+  ["POST", "/api/admin/storage/import", { headers: jsonAuth, body: '{"app": "../x", "app_files": []}' }],
 ];
 
 test(`${CASES.length} bad requests each get a 4xx JSON error and change nothing`, async () => {
@@ -207,6 +207,7 @@ const ROUTES = [
   ["POST", "/api/apps/victim-app/versions/1/restore"], ["GET", "/api/apps/victim-app/versions/1/archive"],
   ["POST", "/api/admin/storage/migrate"], ["POST", "/api/admin/storage/rollback"], ["POST", "/api/admin/storage/gc"],
   ["GET", "/api/admin/storage/report"], ["POST", "/api/admin/storage/import"], ["GET", "/api/admin/consistency"],
+  ["GET", "/api/admin/jobs"], ["POST", "/api/admin/jobs/gc/run"], ["POST", "/api/live/ticket"],
 ];
 
 test("every route but health and setup refuses a request without the right token", async () => {

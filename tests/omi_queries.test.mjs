@@ -2,7 +2,7 @@
 // export, plus transcripts, day summaries, setup, import, reindex, deletion and the cron job.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, expectError, listKeys } from "./helpers/worker.mjs";
+import { startWorker, expectError, listKeys, ok as json } from "./helpers/worker.mjs";
 import { fixture, makeMemory, postMemory, dbCount, sha256, assertTotalsExact } from "./helpers/omi.mjs";
 
 let w;
@@ -17,11 +17,6 @@ after(async () => {
 });
 
 const DAY = 86_400_000;
-const json = async (res) => {
-  const text = await res.text();
-  assert.equal(res.status, 200, text);
-  return JSON.parse(text);
-};
 
 async function postAll(uid, memories, concurrency = 8) {
   const queue = [...memories];

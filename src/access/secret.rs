@@ -5,7 +5,6 @@
 //! fixed bytes; [`random_bytes`] is the one place that asks the platform for entropy
 //! (`crypto.getRandomValues` in the Worker, the OS on the host).
 
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// `N` bytes from the platform's cryptographic generator.
@@ -49,7 +48,7 @@ pub fn is_base32(s: &str, len: usize) -> bool {
 /// no dictionary to try and a slow KDF would buy nothing against brute force, while costing
 /// milliseconds of CPU on every request of a Worker whose CPU time is capped.
 pub fn sha256_hex(credential: &str) -> String {
-    hex::encode(Sha256::digest(credential.as_bytes()))
+    crate::store::digest::sha256_hex(credential.as_bytes())
 }
 
 /// Constant-time comparison of a presented credential's hash with a stored one. Both are hex of

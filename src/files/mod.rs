@@ -3,8 +3,9 @@
 //! side: migration between tiers, garbage collection and a storage report.
 //!
 //! Pure core (no `worker`): [`path`], [`tier`], [`content`], [`manifest`], [`diff`],
-//! [`archive`], [`report`]. Storage: [`repo`] (all SQL), [`service`] and [`admin`] (R2 + D1
-//! through the store adapters). HTTP: [`routes`].
+//! [`archive`], [`report`]. SQL: [`repo`]. Domain: [`service`] (files and versions) and
+//! [`maintenance`] (migration, rollback, import, report), writing through the storage core.
+//! HTTP: [`http`]. (Unreferenced blobs and snapshots are collected by the storage core's GC.)
 
 pub mod archive;
 pub mod changes;
@@ -21,11 +22,10 @@ pub mod signed_url;
 pub mod stream;
 pub mod tier;
 
-pub mod admin;
 mod cache;
-pub mod consistency;
+pub mod http;
+pub mod maintenance;
 pub mod repo;
-pub mod routes;
 pub mod service;
 
 use crate::config::{Config, StorageMode};
@@ -38,9 +38,12 @@ pub fn blob_key(app: &str, sha256: &str) -> String {
     format!("apps/{app}/blobs/{sha256}")
 }
 
-/// Key of a version's manifest when it is too large to stay inline.
-pub fn snapshot_key(app: &AppId, version: i64) -> String {
-    format!("apps/{app}/snapshots/{version}.json")
+/// Key of a version's manifest when it is too large to stay inline: named by the version and
+/// the manifest's hash, so two attempts at the same version number (one of which loses its
+/// D1 batch) never overwrite each other's object; the loser's is garbage for the GC.
+/// (Manifests stored before this sit at `apps/{app}/snapshots/{version}.json`.)
+pub fn snapshot_key(app: &AppId, version: i64, manifest_sha256: &str) -> String {
+    format!("apps/{app}/snapshots/{version}-{}.json", &manifest_sha256[..manifest_sha256.len().min(16)])
 }
 
 /// The policy in force for an app: the global thresholds, and the app's own mode if it set one.
@@ -57,7 +60,7 @@ mod tests {
     fn keys_follow_the_documented_layout() {
         let app = AppId::parse("demo").unwrap();
         assert_eq!(blob_key("demo", "ab"), "apps/demo/blobs/ab");
-        assert_eq!(snapshot_key(&app, 12), "apps/demo/snapshots/12.json");
+        assert_eq!(snapshot_key(&app, 12, &"ab".repeat(32)), "apps/demo/snapshots/12-abababababababab.json");
     }
 
     #[test]

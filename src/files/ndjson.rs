@@ -243,7 +243,7 @@ mod tests {
     use serde_json::Value;
 
     fn sha(bytes: &[u8]) -> String {
-        hex::encode(Sha256::digest(bytes))
+        crate::store::digest::sha256_hex(bytes)
     }
 
     struct F {

@@ -8,11 +8,10 @@
 
 use serde::{Deserialize, Deserializer};
 
-use super::manifest::Action;
+use super::manifest::{Action, Planned};
 use super::tier::Location;
 use crate::error::Result;
 use crate::stmt;
-use crate::store::meta::RunInfo;
 use crate::store::{MetaStore, Statement, Value};
 
 /// D1's limit of bound parameters per statement.
@@ -355,15 +354,8 @@ pub enum LineSource {
 
 /// The statements that record a version, all conditional on the app still being at
 /// `revision`: if anything changed since the caller read it, none of them applies and the first
-/// reports zero changes. `lines` are (path, action, sha256, size) with deleted lines included.
-pub fn record_version(
-    app_id: &str,
-    revision: i64,
-    v: &NewVersion,
-    lines: &[(String, Action, String, u64)],
-    source: LineSource,
-    now_ms: i64,
-) -> Vec<Statement> {
+/// reports zero changes. `lines` are the planned lines, deleted ones included.
+pub fn record_version(app_id: &str, revision: i64, v: &NewVersion, lines: &[Planned], source: LineSource, now_ms: i64) -> Vec<Statement> {
     let mut out = Vec::new();
     out.push(stmt!(
         format!(
@@ -389,7 +381,7 @@ pub fn record_version(
 
     // Live lines copy their content server-side (no bytes travel through the worker), in
     // chunks of (path, action) pairs that keep each statement under the parameter limit.
-    let live: Vec<&(String, Action, String, u64)> = lines.iter().filter(|l| l.1 != Action::Deleted).collect();
+    let live: Vec<&Planned> = lines.iter().filter(|l| l.action != Action::Deleted).collect();
     let fixed = 4; // ?1 app, ?2 version, ?3 revision, ?4 source version
     for chunk in live.chunks((MAX_PARAMS - fixed) / 2) {
         let values: Vec<String> = (0..chunk.len()).map(|i| format!("(?{}, ?{})", fixed + 1 + 2 * i, fixed + 2 + 2 * i)).collect();
@@ -413,12 +405,12 @@ pub fn record_version(
             LineSource::Version(n) => Some(n),
         };
         let mut s = stmt!(sql, app_id, v.version_number, revision, source_v);
-        for (path, action, _, _) in chunk {
+        for Planned { path, action, .. } in chunk {
             s = s.bind(path.as_str()).bind(action.as_str());
         }
         out.push(s);
     }
-    for (path, _, sha, size) in lines.iter().filter(|l| l.1 == Action::Deleted) {
+    for Planned { path, sha256: sha, size_bytes: size, .. } in lines.iter().filter(|l| l.action == Action::Deleted) {
         out.push(stmt!(
             format!(
                 "INSERT INTO app_version_files (app_id, version_number, path, action, file_type, content_type, size_bytes, sha256)
@@ -686,63 +678,6 @@ pub fn make_inline(holder: Holder, row: &MovableRow, content: Vec<u8>) -> Statem
 // ---------------------------------------------------------------------------------------------
 // GC and report
 
-/// Which of `keys` some row still points at (a file, a version line or a manifest). Chunked
-/// so each statement binds at most [`MAX_PARAMS`] keys (each `?n` is used three times).
-pub async fn referenced_keys(meta: &MetaStore, keys: &[String]) -> Result<std::collections::HashSet<String>> {
-    #[derive(Deserialize)]
-    struct Key {
-        k: String,
-    }
-    let mut found = std::collections::HashSet::new();
-    for chunk in keys.chunks(MAX_PARAMS) {
-        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
-        let list = list.join(", ");
-        let mut s = Statement::new(format!(
-            "SELECT r2_key AS k FROM app_files WHERE r2_key IN ({list})
-             UNION SELECT r2_key AS k FROM app_version_files WHERE r2_key IN ({list})
-             UNION SELECT snapshot_key AS k FROM app_versions WHERE snapshot_key IN ({list})"
-        ));
-        for k in chunk {
-            s = s.bind(k.as_str());
-        }
-        found.extend(meta.all::<Key>(s).await?.into_iter().map(|r| r.k));
-    }
-    Ok(found)
-}
-
-/// Blob rows of objects GC deleted.
-pub fn forget_blobs(keys: &[String]) -> Vec<Statement> {
-    keys.chunks(MAX_PARAMS)
-        .map(|chunk| {
-            let list: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
-            let mut s = Statement::new(format!("DELETE FROM blobs WHERE r2_key IN ({})", list.join(", ")));
-            for k in chunk {
-                s = s.bind(k.as_str());
-            }
-            s
-        })
-        .collect()
-}
-
-/// Every R2 key some D1 row points at, in key order, `limit` after `after`.
-pub async fn all_referenced_keys(meta: &MetaStore, after: &str, limit: u32) -> Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Key {
-        k: String,
-    }
-    let rows: Vec<Key> = meta
-        .all(stmt!(
-            "SELECT k FROM (SELECT r2_key AS k FROM app_files WHERE r2_key IS NOT NULL
-               UNION SELECT r2_key FROM app_version_files WHERE r2_key IS NOT NULL
-               UNION SELECT snapshot_key FROM app_versions WHERE snapshot_key IS NOT NULL)
-             WHERE k > ?1 ORDER BY k LIMIT ?2",
-            after,
-            limit
-        ))
-        .await?;
-    Ok(rows.into_iter().map(|r| r.k).collect())
-}
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct TierRow {
     pub location: String,
@@ -759,7 +694,14 @@ pub struct BlobTotals {
     pub snapshot_bytes: u64,
 }
 
-pub async fn report_rows(meta: &MetaStore, app: Option<&str>) -> Result<(Vec<TierRow>, Vec<TierRow>, BlobTotals)> {
+/// What the storage report is built from.
+pub struct ReportRows {
+    pub files: Vec<TierRow>,
+    pub lines: Vec<TierRow>,
+    pub blobs: BlobTotals,
+}
+
+pub async fn report_rows(meta: &MetaStore, app: Option<&str>) -> Result<ReportRows> {
     let files = meta
         .all(stmt!(
             "SELECT storage_location AS location, COUNT(*) AS files, COALESCE(SUM(size_bytes), 0) AS bytes
@@ -785,41 +727,15 @@ pub async fn report_rows(meta: &MetaStore, app: Option<&str>) -> Result<(Vec<Tie
         ))
         .await?
         .unwrap_or_default();
-    Ok((files, lines, blobs))
-}
-
-/// Runs `stmts` as one transaction. Every files write ends here, after its R2 objects were
-/// written: the `files.after_put` fault point sits between the two.
-pub async fn commit(meta: &MetaStore, stmts: Vec<Statement>) -> Result<Vec<RunInfo>> {
-    crate::faults::trip("files.after_put")?;
-    meta.batch(stmts).await
-}
-
-/// What the consistency check expects in R2: every blob row, every key a file or version line
-/// names, every snapshot key (each with the sha256 its object's metadata should carry).
-pub async fn consistency_rows(meta: &MetaStore) -> Result<[Vec<serde_json::Value>; 3]> {
-    let mut r = meta
-        .batch_rows::<serde_json::Value>(vec![
-            stmt!("SELECT r2_key, sha256 FROM blobs"),
-            stmt!(
-                "SELECT r2_key, sha256 FROM app_files WHERE r2_key IS NOT NULL \
-                 UNION SELECT r2_key, sha256 FROM app_version_files WHERE r2_key IS NOT NULL"
-            ),
-            stmt!("SELECT snapshot_key AS r2_key, manifest_sha256 AS sha256 FROM app_versions WHERE snapshot_key IS NOT NULL"),
-        ])
-        .await?;
-    let snapshots = r.pop().unwrap_or_default();
-    let referenced = r.pop().unwrap_or_default();
-    let blobs = r.pop().unwrap_or_default();
-    Ok([blobs, referenced, snapshots])
+    Ok(ReportRows { files, lines, blobs })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn line(path: &str, action: Action) -> (String, Action, String, u64) {
-        (path.to_string(), action, "0".repeat(64), 1)
+    fn line(path: &str, action: Action) -> Planned {
+        Planned { path: path.to_string(), action, sha256: "0".repeat(64), size_bytes: 1 }
     }
 
     #[test]
@@ -865,13 +781,5 @@ mod tests {
         assert_eq!(s.params[11], Value::Text("2".repeat(64)));
         assert_eq!(s.params[9], Value::Blob(b"a".to_vec()));
         assert!(write_file("app", &f, &WriteCondition::IfAbsent, 5).sql.contains("DO NOTHING"));
-    }
-
-    #[test]
-    fn key_lists_are_chunked() {
-        let keys: Vec<String> = (0..250).map(|i| format!("k{i}")).collect();
-        let s = forget_blobs(&keys);
-        assert_eq!(s.len(), 3);
-        assert!(s.iter().all(|s| s.params.len() <= MAX_PARAMS));
     }
 }

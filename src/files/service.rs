@@ -1,15 +1,16 @@
 //! File and version operations over R2 and D1.
 //!
 //! The write order is the invariant: R2 first (create-only, content-addressed, so a retry or a
-//! concurrent writer of the same bytes is harmless), then one atomic D1 batch. A D1 row
-//! therefore never points at an object that was not written; an object whose D1 write never
-//! happened is garbage that GC collects after its grace period.
+//! concurrent writer of the same bytes is harmless), then one atomic D1 batch through the
+//! storage core (`store::commit`), which fences the batch against the GC. A D1 row therefore
+//! never points at an object that was not written; an object whose D1 write never happened is
+//! garbage the GC condemns after its grace period.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::content::{self, Encoding, FileType};
+use super::content::{self, FileType};
 use super::manifest::{self, Action, FileState, Manifest, ManifestFile};
 use super::path::{AppId, FilePath};
 use super::repo::{self, FileRecord, LineSource, NewBlob, NewFile, NewVersion, WriteCondition};
@@ -17,16 +18,19 @@ use super::tier::{Location, Policy};
 use super::{blob_key, cache, diff, policy_for, snapshot_key};
 use crate::error::{Error, Result};
 use crate::http::App;
-use crate::store::{BlobMeta, BlobStore, MetaStore, PutOutcome};
-
-/// Custom metadata on content objects: how the stored bytes are encoded, and whose hash they
-/// carry (so an object explains itself to someone looking at the bucket).
-pub const META_ENCODING: &str = "r2d1-encoding";
-pub const META_SHA256: &str = "r2d1-sha256";
+use crate::store::commit::write_and_commit;
+use crate::store::meta::{Rows, RunInfo};
+use crate::store::object::{self, NewObject, Read};
+use crate::store::{BlobStore, Kind, MetaStore, Statement, Store};
 
 pub struct Files {
     pub blobs: BlobStore,
     pub meta: MetaStore,
+    pub store: Store,
+}
+
+fn infos(rows: &[Rows]) -> Vec<RunInfo> {
+    rows.iter().map(Rows::info).collect()
 }
 
 /// Where served bytes came from (the `X-R2D1-Source` header): lets an operator, and the tests,
@@ -83,27 +87,40 @@ impl From<&FileRecord> for FileView {
     }
 }
 
-/// Bytes prepared for a write: R2 already holds them if their location needs it.
+/// Bytes prepared for a write: the row to write and, if the location needs an R2 copy, the
+/// object to put before it (with its `blobs` row).
 pub struct Prepared {
     pub file: NewFile,
     pub blob: Option<NewBlob>,
-    /// The object existed already (deduplicated); checked again after the D1 commit, in case
-    /// GC removed it in between.
-    reused: Option<(String, Vec<u8>, BlobMeta)>,
+    pub object: Option<NewObject>,
 }
 
-fn blob_meta(sha256: &str, stored: &[u8], encoding: Encoding, content_type: &str) -> BlobMeta {
-    let mut custom = HashMap::new();
-    custom.insert(META_SHA256.to_string(), sha256.to_string());
-    if let Some(e) = encoding.as_header() {
-        custom.insert(META_ENCODING.to_string(), e.to_string());
-    }
-    BlobMeta { content_type: Some(content_type.to_string()), content_encoding: None, custom, sha256: Some(content::sha256_raw(stored)) }
+/// A content object for `bytes` at its content address, compressed when that pays. (The hash
+/// is computed once, here: a 1 MB file is hashed once per write.)
+pub fn content_object(app_id: &str, bytes: &[u8], content_type: &str) -> (NewObject, NewBlob) {
+    let mut object = NewObject::compressed(Kind::AppBlob, String::new(), bytes, content_type);
+    object.key = blob_key(app_id, &object.sha256);
+    let blob = NewBlob {
+        r2_key: object.key.clone(),
+        app_id: app_id.to_string(),
+        sha256: object.sha256.clone(),
+        size_bytes: bytes.len() as u64,
+        stored_bytes: object.stored.len() as u64,
+        content_encoding: object.encoding.as_header(),
+    };
+    (object, blob)
 }
 
 impl Files {
     pub fn new(app: &App) -> Result<Self> {
-        Ok(Files { blobs: app.blobs()?, meta: app.meta()? })
+        Ok(Files { blobs: app.blobs()?, meta: app.meta()?, store: app.store()? })
+    }
+
+    /// Puts `prepared`'s objects and commits `stmts` through the storage core.
+    async fn commit(&self, prepared: &[&Prepared], existing: &[String], stmts: Vec<Statement>) -> Result<Vec<RunInfo>> {
+        let objects: Vec<&NewObject> = prepared.iter().filter_map(|p| p.object.as_ref()).collect();
+        let (_, rows) = write_and_commit(&self.store, &objects, existing, "files.after_put", stmts).await?;
+        Ok(infos(&rows))
     }
 
     pub async fn policy(&self, app: &App, app_id: &AppId) -> Result<Policy> {
@@ -111,44 +128,22 @@ impl Files {
         Ok(policy_for(&app.config, row.as_ref().and_then(|r| r.storage_mode.as_deref())))
     }
 
-    /// Writes `bytes` to R2 at its content address (if `location` needs an R2 copy).
-    pub async fn put_blob(
-        &self,
-        app_id: &str,
-        sha256: &str,
-        bytes: &[u8],
-        content_type: &str,
-    ) -> Result<(NewBlob, PutOutcome, Vec<u8>, BlobMeta)> {
-        let key = blob_key(app_id, sha256);
-        let (stored, encoding) = content::encode_for_r2(bytes);
-        let meta = blob_meta(sha256, &stored, encoding, content_type);
-        let outcome = self.blobs.put_create_only(&key, stored.clone(), meta.clone()).await?;
-        let blob = NewBlob {
-            r2_key: key,
-            app_id: app_id.to_string(),
-            sha256: sha256.to_string(),
-            size_bytes: bytes.len() as u64,
-            stored_bytes: stored.len() as u64,
-            content_encoding: encoding.as_header(),
-        };
-        Ok((blob, outcome, stored, meta))
-    }
-
-    /// Hashes and places `bytes` and writes R2 where the policy says so.
-    pub async fn prepare(&self, app_id: &AppId, path: &FilePath, bytes: Vec<u8>, entry_point: bool, policy: &Policy) -> Result<Prepared> {
-        let sha256 = content::sha256_hex(&bytes);
+    /// Hashes and places `bytes`; the object to put comes with it where the policy needs one.
+    pub fn prepare(&self, app_id: &AppId, path: &FilePath, bytes: Vec<u8>, entry_point: bool, policy: &Policy) -> Prepared {
         let file_type = FileType::of(&bytes);
         let content_type = content::content_type_for(path, file_type);
         let location = policy.place(bytes.len());
-        let mut blob = None;
-        let mut reused = None;
-        if location.has_r2() {
-            let (b, outcome, stored, meta) = self.put_blob(app_id.as_str(), &sha256, &bytes, content_type).await?;
-            if outcome == PutOutcome::AlreadyExists {
-                reused = Some((b.r2_key.clone(), stored, meta));
+        let (object, blob) = match location.has_r2() {
+            true => {
+                let (o, b) = content_object(app_id.as_str(), &bytes, content_type);
+                (Some(o), Some(b))
             }
-            blob = Some(b);
-        }
+            false => (None, None),
+        };
+        let sha256 = match &object {
+            Some(o) => o.sha256.clone(),
+            None => content::sha256_hex(&bytes),
+        };
         let file = NewFile {
             path: path.as_str().to_string(),
             file_type: file_type.as_str(),
@@ -160,21 +155,7 @@ impl Files {
             r2_key: blob.as_ref().map(|b| b.r2_key.clone()),
             content: location.has_inline().then_some(bytes),
         };
-        Ok(Prepared { file, blob, reused })
-    }
-
-    /// After the D1 commit: a reused object must still be there (GC may have judged it
-    /// unreferenced between our create-only put and our commit). Put it back if not.
-    async fn recheck_reused(&self, prepared: &[Prepared]) -> Result<()> {
-        for p in prepared {
-            if let Some((key, stored, meta)) = &p.reused {
-                if self.blobs.head(key).await?.is_none() {
-                    worker::console_warn!("r2d1: {key} vanished while reused; writing it again");
-                    self.blobs.put_create_only(key, stored.clone(), meta.clone()).await?;
-                }
-            }
-        }
-        Ok(())
+        Prepared { file, blob, object }
     }
 
     /// Writes one file. Returns its metadata and whether it was created.
@@ -197,19 +178,18 @@ impl Files {
             _ => {}
         }
         let policy = self.policy(app, app_id).await?;
-        let prepared = self.prepare(app_id, path, bytes, entry_point, &policy).await?;
+        let prepared = self.prepare(app_id, path, bytes, entry_point, &policy);
         let mut stmts = vec![repo::touch_app(app_id.as_str(), app.now_ms)];
         if let Some(b) = &prepared.blob {
             stmts.push(repo::record_blob(b, app.now_ms));
         }
         stmts.push(repo::write_file(app_id.as_str(), &prepared.file, &condition, app.now_ms));
-        let results = repo::commit(&self.meta, stmts).await?;
+        let results = self.commit(&[&prepared], &[], stmts).await?;
         if results.last().map(|r| r.changes).unwrap_or(0) == 0 {
             // Someone else changed the file between our read and our write.
             let now = repo::file(&self.meta, app_id.as_str(), path.as_str()).await?;
             return Err(precondition(path, now.as_ref().map(|r| r.sha256.as_str())));
         }
-        self.recheck_reused(std::slice::from_ref(&prepared)).await?;
         let f = &prepared.file;
         let view = FileView {
             path: f.path.clone(),
@@ -234,10 +214,8 @@ impl Files {
         deletes: Vec<FilePath>,
     ) -> Result<Vec<FileView>> {
         let policy = self.policy(app, app_id).await?;
-        let mut prepared = Vec::with_capacity(files.len());
-        for (path, bytes, entry) in files {
-            prepared.push(self.prepare(app_id, &path, bytes, entry, &policy).await?);
-        }
+        let prepared: Vec<Prepared> =
+            files.into_iter().map(|(path, bytes, entry)| self.prepare(app_id, &path, bytes, entry, &policy)).collect();
         let mut stmts = vec![repo::touch_app(app_id.as_str(), app.now_ms)];
         for p in &prepared {
             if let Some(b) = &p.blob {
@@ -248,8 +226,7 @@ impl Files {
         for d in &deletes {
             stmts.push(repo::delete_file(app_id.as_str(), d.as_str(), None));
         }
-        repo::commit(&self.meta, stmts).await?;
-        self.recheck_reused(&prepared).await?;
+        self.commit(&prepared.iter().collect::<Vec<_>>(), &[], stmts).await?;
         Ok(prepared
             .iter()
             .map(|p| FileView {
@@ -273,11 +250,13 @@ impl Files {
                 return Err(precondition(path, Some(&existing.sha256)));
             }
         }
-        let results = repo::commit(
-            &self.meta,
-            vec![repo::touch_app(app_id.as_str(), app.now_ms), repo::delete_file(app_id.as_str(), path.as_str(), if_match.as_deref())],
-        )
-        .await?;
+        let results = self
+            .commit(
+                &[],
+                &[],
+                vec![repo::touch_app(app_id.as_str(), app.now_ms), repo::delete_file(app_id.as_str(), path.as_str(), if_match.as_deref())],
+            )
+            .await?;
         if results.last().map(|r| r.changes).unwrap_or(0) == 0 {
             return Err(precondition(path, None));
         }
@@ -301,13 +280,14 @@ impl Files {
                 return Ok((bytes, Source::Cache));
             }
         }
-        let key = rec.r2_key.as_deref().ok_or_else(|| Error::Internal(format!("{what}: {location:?} row without r2_key")))?;
+        let key = rec.r2_key.as_deref().ok_or_else(|| Error::Integrity(format!("{what}: {location:?} row without r2_key")))?;
         let problem = match self.read_verified(key, &rec.sha256, rec.size_bytes).await? {
-            Ok(bytes) => {
+            Read::Ok(bytes) => {
                 cache::put(&rec.sha256, &bytes).await;
                 return Ok((bytes, Source::R2));
             }
-            Err(problem) => problem,
+            Read::Missing => "is missing".to_string(),
+            Read::Corrupt(why) => why,
         };
         worker::console_error!("r2d1 integrity: {what}: R2 object {key} {problem}");
         match (location, inline_ok(rec)) {
@@ -316,21 +296,9 @@ impl Files {
         }
     }
 
-    /// Reads and decodes an object and checks its hash. The outer error is a storage failure
-    /// (retryable); the inner one says what is wrong with the object.
-    pub async fn read_verified(&self, key: &str, sha256: &str, size: u64) -> Result<std::result::Result<Vec<u8>, String>> {
-        let Some(object) = self.blobs.get(key).await? else {
-            return Ok(Err("is missing".into()));
-        };
-        let encoding = Encoding::from_header(object.info.custom.get(META_ENCODING).map(String::as_str));
-        let Some(bytes) = content::decode_from_r2(object.bytes, encoding, size as usize) else {
-            return Ok(Err("does not decode".into()));
-        };
-        let actual = content::sha256_hex(&bytes);
-        if actual != sha256 {
-            return Ok(Err(format!("hashes to {actual}, not {sha256}")));
-        }
-        Ok(Ok(bytes))
+    /// The verified read of the object layer, bounded by the file's size.
+    pub async fn read_verified(&self, key: &str, sha256: &str, size: u64) -> Result<Read> {
+        object::read(&self.blobs, key, sha256, size as usize).await
     }
 
     pub async fn file(&self, app_id: &AppId, path: &FilePath) -> Result<FileRecord> {
@@ -361,6 +329,7 @@ impl Files {
             &locations,
             vec![],
             LineSource::CurrentFiles,
+            &[],
         )
         .await
     }
@@ -390,6 +359,8 @@ impl Files {
             target.iter().map(|f| (f.path.as_str(), f.storage_location.as_deref().unwrap_or(""))).collect();
         let next = previous.0.unwrap_or(0) + 1;
         let restore = repo::restore_files(app_id.as_str(), app_row.revision, v, app.now_ms);
+        // The restored rows reference the version's objects: the batch is fenced for them too.
+        let referenced: Vec<String> = target.iter().filter_map(|f| f.r2_key.clone()).collect();
         self.record(
             app,
             app_id,
@@ -402,6 +373,7 @@ impl Files {
             &locations,
             restore,
             LineSource::Version(v),
+            &referenced,
         )
         .await
     }
@@ -427,8 +399,9 @@ impl Files {
         restored_from: Option<i64>,
         planned: &[manifest::Planned],
         locations: &HashMap<&str, &str>,
-        before: Vec<crate::store::Statement>,
+        before: Vec<Statement>,
         source: LineSource,
+        referenced: &[String],
     ) -> Result<Manifest> {
         let doc = Manifest::build(
             manifest::VersionHeader {
@@ -448,22 +421,12 @@ impl Files {
         let (snapshot, inline) = if Manifest::fits_inline(&bytes) {
             (None, Some(String::from_utf8(bytes.clone()).expect("JSON is UTF-8")))
         } else {
-            let key = snapshot_key(app_id, number);
-            let meta = BlobMeta {
-                content_type: Some("application/json".into()),
-                sha256: Some(content::sha256_raw(&bytes)),
-                custom: HashMap::from([(META_SHA256.to_string(), manifest_sha256.clone())]),
-                ..Default::default()
-            };
-            // A leftover from an attempt whose D1 batch failed may sit at this key; a reader
-            // checks `manifest_sha256` and rebuilds from the version's rows if it differs.
-            if self.blobs.put_create_only(&key, bytes.clone(), meta.clone()).await? == PutOutcome::AlreadyExists
-                && repo::version(&self.meta, app_id.as_str(), number).await?.is_none()
-            {
-                self.blobs.put(&key, bytes.clone(), meta).await?;
-            }
-            (Some(key), None)
+            (Some(snapshot_key(app_id, number, &manifest_sha256)), None)
         };
+        // Create-only under a key named by the manifest's hash: an object already there holds
+        // these very bytes. A reader checks `manifest_sha256` all the same and rebuilds from the
+        // version's rows if it ever differs.
+        let snapshot_object = snapshot.as_ref().map(|key| NewObject::plain(Kind::Snapshot, key.clone(), bytes.clone(), "application/json"));
         let row = NewVersion {
             version_number: number,
             changelog,
@@ -476,17 +439,15 @@ impl Files {
             total_bytes,
             restored_from,
         };
-        let lines: Vec<(String, Action, String, u64)> =
-            planned.iter().map(|p| (p.path.clone(), p.action, p.sha256.clone(), p.size_bytes)).collect();
         let skip = before.len();
         let mut stmts = before;
-        stmts.extend(repo::record_version(app_id.as_str(), revision, &row, &lines, source, app.now_ms));
-        let results = repo::commit(&self.meta, stmts).await.map_err(|e| match e {
-            Error::Storage(m) if m.contains("UNIQUE") || m.contains("PRIMARY KEY") => {
-                Error::Conflict("another version was created at the same time; retry".into())
-            }
-            other => other,
-        })?;
+        stmts.extend(repo::record_version(app_id.as_str(), revision, &row, planned, source, app.now_ms));
+        let objects: Vec<&NewObject> = snapshot_object.iter().collect();
+        let results = match write_and_commit(&self.store, &objects, referenced, "files.after_put", stmts).await {
+            Ok((_, rows)) => infos(&rows),
+            Err(Error::Conflict(_)) => return Err(Error::Conflict("another version was created at the same time; retry".into())),
+            Err(e) => return Err(e),
+        };
         if results.get(skip).map(|r| r.changes).unwrap_or(0) != 1 {
             return Err(Error::Conflict("the app's files changed while the version was being recorded; retry".into()));
         }
@@ -499,7 +460,10 @@ impl Files {
         let row = repo::version(&self.meta, app_id.as_str(), v).await?.ok_or_else(|| no_version(app_id, v))?;
         let stored: Option<Vec<u8>> = match (&row.manifest, &row.snapshot_key) {
             (Some(text), _) => Some(text.as_bytes().to_vec()),
-            (None, Some(key)) => self.blobs.get(key).await?.map(|o| o.bytes),
+            (None, Some(key)) => match object::read(&self.blobs, key, &row.manifest_sha256, 64 * 1024 * 1024).await? {
+                Read::Ok(bytes) => Some(bytes),
+                _ => None,
+            },
             _ => None,
         };
         if let Some(bytes) = stored.filter(|b| content::sha256_hex(b) == row.manifest_sha256) {

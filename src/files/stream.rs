@@ -324,7 +324,7 @@ mod tests {
     }
 
     fn sha(bytes: &[u8]) -> String {
-        hex::encode(Sha256::digest(bytes))
+        crate::store::digest::sha256_hex(bytes)
     }
 
     /// Streams `files` in `chunk`-byte pieces, draining after each, and returns the archive.

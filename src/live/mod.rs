@@ -33,28 +33,16 @@ fn hub(env: &Env) -> Result<Stub> {
     Ok(ns.get_by_name(HUB_NAME)?)
 }
 
-/// `rest` is the path after `/api/live`.
-pub async fn dispatch(req: Request, app: &App, rest: &[&str]) -> Result<Response> {
-    let method = req.method();
-    match (rest, method) {
-        (["ticket"], Method::Post) => {
-            app.require_api_token(&req)?;
-            let secret = app.config.api_token.as_ref().expect("require_api_token checked it is set");
-            let (ticket, expires) = ticket::issue(secret.expose(), app.now_ms);
-            http::ok(&json!({ "ticket": ticket, "expiresAt": expires, "protocol": ticket::PROTOCOL }))
-        }
-        (["ticket"], _) => http::method_not_allowed(&["POST"]),
-        ([], Method::Get) => connect(req, app).await,
-        ([], _) => http::method_not_allowed(&["GET"]),
-        _ => Err(Error::NotFound(format!("no route /api/live/{}", rest.join("/")))),
-    }
+/// `POST /api/live/ticket` (the router checked the API token): a one-minute ticket.
+pub fn ticket(app: &App) -> Result<Response> {
+    let secret = app.config.api_token.as_ref().ok_or_else(|| Error::NotConfigured("API_TOKEN is not set".into()))?;
+    let (ticket, expires) = ticket::issue(secret.expose(), app.now_ms);
+    http::ok(&json!({ "ticket": ticket, "expiresAt": expires, "protocol": ticket::PROTOCOL }))
 }
 
-async fn connect(req: Request, app: &App) -> Result<Response> {
-    if !http::header(&req, "Upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
-        return Err(Error::bad_request("upgrade_required", "GET /api/live is a WebSocket endpoint (Upgrade: websocket)"));
-    }
-    let offered = http::header(&req, "Sec-WebSocket-Protocol").unwrap_or_default();
+/// The access rule of `GET /api/live`: a ticket offered as a subprotocol, or the API token.
+pub fn check_access(app: &App, req: &Request) -> Result<()> {
+    let offered = http::header(req, "Sec-WebSocket-Protocol").unwrap_or_default();
     match ticket::from_protocols(&offered) {
         Some(t) => {
             let secret = app
@@ -65,8 +53,16 @@ async fn connect(req: Request, app: &App) -> Result<Response> {
             if !ticket::verify(secret.expose(), t, app.now_ms) {
                 return Err(Error::Unauthorized("invalid or expired live ticket; get a new one from POST /api/live/ticket".into()));
             }
+            Ok(())
         }
-        None => app.require_api_token(&req)?,
+        None => http::require_api_token(&app.config, req),
+    }
+}
+
+/// `GET /api/live`: hands the WebSocket upgrade to the hub.
+pub async fn connect(req: Request, app: &App) -> Result<Response> {
+    if !http::header(&req, "Upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+        return Err(Error::bad_request("upgrade_required", "GET /api/live is a WebSocket endpoint (Upgrade: websocket)"));
     }
     Ok(hub(&app.env)?.fetch_with_request(req).await?)
 }
@@ -75,7 +71,7 @@ async fn connect(req: Request, app: &App) -> Result<Response> {
 /// problems are logged and the event is dropped.
 pub fn announce(app: &App, event: Value) {
     let Some(ctx) = &app.ctx else { return };
-    if let Err(e) = crate::faults::trip("live.notify") {
+    if let Err(e) = app.state.trip("live.notify") {
         worker::console_warn!("r2d1 live: not announcing: {e}");
         return;
     }

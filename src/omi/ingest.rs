@@ -3,21 +3,20 @@
 //!
 //! Idempotency is data, not a check-then-write race: objects are written create-only under
 //! keys no one else uses, and the version row's UNIQUE (uid, memory id, sha256) decides which
-//! of several concurrent deliveries of the same content wins; losers delete the objects they
-//! wrote and answer `duplicate`. If the D1 write fails after the R2 write, the object stays
-//! (the client gets a 5xx and Omi retries); the reconciliation job indexes such an object or,
-//! when a later delivery already stored the same content, removes it.
-
-use std::collections::HashMap;
-
-use sha2::{Digest, Sha256};
+//! of several concurrent deliveries of the same content wins; losers delete the objects *they
+//! created* (never one they found) and answer `duplicate`. If the D1 write fails after the R2
+//! write, the object stays (the client gets a 5xx and Omi retries); the reconciliation job
+//! indexes such an object or, when a later delivery already stored the same content, condemns
+//! it for the GC. The index batch carries the GC fence like every writer's (`store::commit`).
 
 use super::keys::{daily_key, memory_key};
 use super::payload::Memory;
-use super::repo::{NewVersion, OmiRepo, VersionRow};
+use super::repo::{record_version, NewVersion, OmiRepo, VersionRow};
 use crate::error::{Error, Result};
-use crate::faults;
-use crate::store::{BlobMeta, BlobStore, PutOutcome};
+use crate::store::commit::{self, Guard, Reference};
+use crate::store::digest::sha256_hex;
+use crate::store::object::{self, NewObject, Written};
+use crate::store::{Kind, Store};
 
 pub struct Incoming {
     pub uid: String,
@@ -36,69 +35,52 @@ pub struct Stored {
     pub r2_key: String,
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn duplicate_of(v: VersionRow) -> Stored {
     Stored { version: v.version, duplicate: true, r2_key: v.r2_key }
 }
 
+/// The memory object and its daily copy at `ts`, in the object convention plus the metadata
+/// the old tools read.
+fn objects_at(inc: &Incoming, sha: &str, ts: i64, write_daily_copy: bool) -> Vec<NewObject> {
+    let id = inc.memory.id.as_str();
+    let make = |kind: Kind, key: String| {
+        NewObject::plain(kind, key, inc.body.clone(), "application/json")
+            .with("userId", inc.uid.clone())
+            .with("memoryId", id)
+            .with("timestamp", ts.to_string())
+            .with("type", inc.kind)
+            .with(object::LEGACY_SHA256, sha)
+    };
+    let mut out = vec![make(Kind::Memory, memory_key(&inc.uid, id, ts))];
+    if write_daily_copy {
+        out.push(make(Kind::DailyCopy, daily_key(&inc.uid, id, ts)));
+    }
+    out
+}
+
 /// Writes the memory's objects under keys no one else uses: create-only, and since keys carry
 /// the received millisecond, a key already taken (two deliveries in one millisecond) moves to
-/// the next one. On failure nothing this call wrote is left behind (as far as R2 lets us).
-async fn write_objects(
-    blobs: &BlobStore,
-    inc: &Incoming,
-    write_daily_copy: bool,
-    sha: &str,
-    digest: [u8; 32],
-) -> Result<(String, Option<String>, i64)> {
-    let id = inc.memory.id.as_str();
-    let meta = |ts: i64| BlobMeta {
-        content_type: Some("application/json".into()),
-        content_encoding: None,
-        custom: HashMap::from([
-            ("userId".to_string(), inc.uid.clone()),
-            ("memoryId".to_string(), id.to_string()),
-            ("timestamp".to_string(), ts.to_string()),
-            ("type".to_string(), inc.kind.to_string()),
-            ("sha256".to_string(), sha.to_string()),
-            ("writer".to_string(), "r2d1".to_string()),
-        ]),
-        sha256: Some(digest),
-    };
+/// the next one. On failure nothing this call created is left behind (as far as R2 lets us).
+async fn write_objects(store: &Store, inc: &Incoming, write_daily_copy: bool, sha: &str) -> Result<(Vec<NewObject>, i64)> {
     let mut ts = inc.received_ms;
     loop {
         if ts > inc.received_ms + 16 {
-            return Err(Error::Conflict(format!("memory {id} is being delivered many times at once; retry")));
+            return Err(Error::Conflict(format!("memory {} is being delivered many times at once; retry", inc.memory.id)));
         }
-        let key = memory_key(&inc.uid, id, ts);
-        let daily = write_daily_copy.then(|| daily_key(&inc.uid, id, ts));
-        let main_put = blobs.put_create_only(&key, inc.body.clone(), meta(ts));
-        let (main, copy) = match &daily {
-            Some(d) => {
-                let (main, copy) = futures_util::join!(main_put, blobs.put_create_only(d, inc.body.clone(), meta(ts)));
-                (main, Some(copy))
-            }
-            None => (main_put.await, None),
-        };
-        let mut ours = Vec::new();
-        if matches!(main, Ok(PutOutcome::Created)) {
-            ours.push(key.clone());
+        let objects = objects_at(inc, sha, ts, write_daily_copy);
+        let results = futures_util::future::join_all(objects.iter().map(|o| object::put(&store.blobs, o))).await;
+        let ours: Vec<String> =
+            objects.iter().zip(&results).filter(|(_, r)| matches!(r, Ok(Written::Created))).map(|(o, _)| o.key.clone()).collect();
+        if results.iter().all(|r| matches!(r, Ok(Written::Created))) {
+            return Ok((objects, ts));
         }
-        if let (Some(Ok(PutOutcome::Created)), Some(d)) = (&copy, &daily) {
-            ours.push(d.clone());
-        }
-        match (main, copy.transpose()) {
-            (Ok(PutOutcome::Created), Ok(None | Some(PutOutcome::Created))) => return Ok((key, daily, ts)),
-            (Ok(_), Ok(_)) => {
-                blobs.delete_many(ours).await?;
+        let failed = results.into_iter().find_map(|r| r.err());
+        let cleanup = store.blobs.delete_many(ours).await;
+        match failed {
+            Some(e) => return Err(e),
+            None => {
+                cleanup?;
                 ts += 1;
-            }
-            (Err(e), _) | (_, Err(e)) => {
-                let _ = blobs.delete_many(ours).await;
-                return Err(e);
             }
         }
     }
@@ -106,14 +88,13 @@ async fn write_objects(
 
 /// Stores one memory. `admission` (the rate limiter) runs alongside the duplicate check.
 pub async fn store_memory(
-    blobs: &BlobStore,
+    store: &Store,
     repo: &OmiRepo,
     write_daily_copy: bool,
     inc: Incoming,
     admission: impl std::future::Future<Output = Result<()>>,
 ) -> Result<Stored> {
-    let digest: [u8; 32] = Sha256::digest(&inc.body).into();
-    let sha = hex::encode(digest);
+    let sha = sha256_hex(&inc.body);
     let id = inc.memory.id.as_str();
 
     // The rate limit and the duplicate check are independent reads: one round trip for both.
@@ -124,48 +105,79 @@ pub async fn store_memory(
     if let Some(existing) = existing? {
         return Ok(duplicate_of(existing));
     }
-    let (key, daily, ts) = write_objects(blobs, &inc, write_daily_copy, &sha, digest).await?;
-
-    faults::trip("omi.after_put")?;
-    let winner = repo
-        .record(&NewVersion {
-            uid: &inc.uid,
-            memory: &inc.memory,
-            sha256: &sha,
-            r2_key: &key,
-            daily_key: daily.as_deref(),
-            size_bytes: inc.body.len(),
-            received_ms: ts,
-            delivery_id: inc.delivery_id.as_deref(),
-        })
-        .await?;
-
+    let put_started = store.request().now();
+    let (objects, ts) = write_objects(store, &inc, write_daily_copy, &sha).await?;
+    store.request().trip("omi.after_put")?;
+    let key = objects[0].key.clone();
+    let daily = objects.get(1).map(|o| o.key.clone());
+    let stmts = record_version(&NewVersion {
+        uid: &inc.uid,
+        memory: &inc.memory,
+        sha256: &sha,
+        r2_key: &key,
+        daily_key: daily.as_deref(),
+        size_bytes: inc.body.len(),
+        received_ms: ts,
+        delivery_id: inc.delivery_id.as_deref(),
+    });
+    let refs: Vec<Reference> = objects.iter().map(Reference::of).collect();
+    let rows = commit::commit(store, &refs, put_started, Guard::Revive, stmts).await?;
+    let winner = winner_of(&rows)?;
     if winner.r2_key != key {
-        // A concurrent delivery of the same content recorded its objects first.
-        let mut ours = vec![key];
-        ours.extend(daily);
-        blobs.delete_many(ours).await?;
+        // A concurrent delivery of the same content recorded its objects first; ours were
+        // created by this call and nothing references them.
+        store.blobs.delete_many(objects.into_iter().map(|o| o.key).collect()).await?;
         return Ok(duplicate_of(winner));
     }
     Ok(Stored { version: winner.version, duplicate: false, r2_key: key })
 }
 
-/// Indexes an object that is already in R2 (reindex, reconciliation). Returns the version that
-/// holds this content; if it is not `key`, the object duplicates one already indexed.
-pub async fn index_existing(repo: &OmiRepo, uid: &str, memory: &Memory, key: &str, body: &[u8], received_ms: i64) -> Result<VersionRow> {
+/// The last statement of [`record_version`] reads which version holds the content.
+fn winner_of(rows: &[crate::store::meta::Rows]) -> Result<VersionRow> {
+    rows.last()
+        .map(|r| r.rows::<VersionRow>())
+        .transpose()?
+        .and_then(|r| r.into_iter().next())
+        .ok_or_else(|| Error::Internal("version row missing after insert".into()))
+}
+
+/// What indexing an object found in the bucket did.
+pub enum Adopted {
+    /// The object now holds (or already held) this content's version.
+    Indexed(VersionRow),
+    /// The same content is indexed under another key.
+    DuplicateOf(VersionRow),
+    /// The key carries a GC mark: it was condemned or deleted and must not come back.
+    Marked,
+}
+
+/// Indexes an object that is already in R2 (reindex, reconciliation), with its daily copy when
+/// that exists (the key is derived from the memory key). Never adopts a key the GC marked.
+pub async fn index_existing(store: &Store, repo: &OmiRepo, uid: &str, memory: &Memory, key: &str, body: &[u8], ts: i64) -> Result<Adopted> {
     let sha = sha256_hex(body);
     if let Some(existing) = repo.find_existing(uid, &memory.id, &sha, None).await? {
-        return Ok(existing);
+        return Ok(if existing.r2_key == key { Adopted::Indexed(existing) } else { Adopted::DuplicateOf(existing) });
     }
-    repo.record(&NewVersion {
+    let daily = daily_key(uid, &memory.id, ts);
+    let daily = store.blobs.head(&daily).await?.map(|_| daily);
+    let mut refs = vec![Reference::existing(key)];
+    refs.extend(daily.iter().map(Reference::existing));
+    let stmts = record_version(&NewVersion {
         uid,
         memory,
         sha256: &sha,
         r2_key: key,
-        daily_key: None,
+        daily_key: daily.as_deref(),
         size_bytes: body.len(),
-        received_ms,
+        received_ms: ts,
         delivery_id: None,
-    })
-    .await
+    });
+    match commit::commit(store, &refs, store.request().now(), Guard::IfUnmarked, stmts).await {
+        Ok(rows) => {
+            let winner = winner_of(&rows)?;
+            Ok(if winner.r2_key == key { Adopted::Indexed(winner) } else { Adopted::DuplicateOf(winner) })
+        }
+        Err(Error::Fenced(_)) => Ok(Adopted::Marked),
+        Err(e) => Err(e),
+    }
 }

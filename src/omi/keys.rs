@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 pub const ROOT: &str = "mobil3-mentorships";
 pub const BY_USER_PREFIX: &str = "mobil3-mentorships/by-user/";
 pub const ALL_PREFIX: &str = "mobil3-mentorships/all/";
+pub const TRANSCRIPTS_PREFIX: &str = "mobil3-mentorships/transcripts/";
+pub const DAY_SUMMARIES_PREFIX: &str = "mobil3-mentorships/day-summaries/";
 
 /// Why a uid or memory id cannot become part of a key.
 pub fn check_key_part(value: &str) -> Result<(), &'static str> {
@@ -57,9 +59,40 @@ pub fn transcript_user_prefix(uid: &str) -> String {
     format!("{ROOT}/transcripts/{uid}/")
 }
 
-/// A day summary: `day-summaries/{uid}/{yyyy-mm-dd}.json` (at most one per user per day).
-pub fn day_summary_key(uid: &str, date: &str) -> String {
-    format!("{ROOT}/day-summaries/{uid}/{date}.json")
+/// A day summary: `day-summaries/{uid}/{yyyy-mm-dd}/{ts}-{sha16}.json`. Each delivery gets
+/// its own key (create-only) and the row points at the newest; a replaced one is condemned for
+/// the GC. (Summaries stored before this layout sit at `day-summaries/{uid}/{yyyy-mm-dd}.json`
+/// and are read, reconciled and deleted like the others.)
+pub fn day_summary_key(uid: &str, date: &str, received_ms: i64, sha256_hex: &str) -> String {
+    format!("{ROOT}/day-summaries/{uid}/{date}/{received_ms}-{}.json", &sha256_hex[..sha256_hex.len().min(16)])
+}
+
+/// What a transcript key says: `(uid, session, received_ms)`.
+pub fn parse_transcript_key(key: &str) -> Option<(String, String, i64)> {
+    let rest = key.strip_prefix(ROOT)?.strip_prefix("/transcripts/")?;
+    let mut parts = rest.split('/');
+    let (uid, session, file) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let (ts, _) = file.strip_suffix(".json")?.split_once('-')?;
+    check_key_part(uid).ok()?;
+    check_key_part(session).ok()?;
+    Some((uid.to_string(), session.to_string(), ts.parse().ok()?))
+}
+
+/// What a day-summary key says: `(uid, date, received_ms)`; the older layout has no time.
+pub fn parse_day_summary_key(key: &str) -> Option<(String, String, Option<i64>)> {
+    let rest = key.strip_prefix(ROOT)?.strip_prefix("/day-summaries/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let (uid, date, ts) = match parts.as_slice() {
+        [uid, file] => (*uid, file.strip_suffix(".json")?, None),
+        [uid, date, file] => (*uid, *date, Some(file.strip_suffix(".json")?.split_once('-')?.0.parse::<i64>().ok()?)),
+        _ => return None,
+    };
+    check_key_part(uid).ok()?;
+    chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    Some((uid.to_string(), date.to_string(), ts))
 }
 
 pub fn day_summary_user_prefix(uid: &str) -> String {
@@ -113,6 +146,22 @@ mod tests {
         assert_eq!(parse_memory_key("mobil3-mentorships/all/2024-07-22/u-m-1.json"), None);
         assert_eq!(parse_memory_key("mobil3-mentorships/by-user/u/2024/07/nots.json"), None);
         assert_eq!(parse_memory_key("mobil3-mentorships/by-user/u/2024/07/x/m-1.json"), None);
+    }
+
+    #[test]
+    fn transcript_and_day_summary_keys_parse_back() {
+        let sha = "ab".repeat(32);
+        let t = transcript_key("u1", "s-1", TS, &sha);
+        assert_eq!(parse_transcript_key(&t), Some(("u1".into(), "s-1".into(), TS)));
+        let d = day_summary_key("u1", "2024-07-22", TS, &sha);
+        assert_eq!(d, format!("mobil3-mentorships/day-summaries/u1/2024-07-22/{TS}-{}.json", &sha[..16]));
+        assert_eq!(parse_day_summary_key(&d), Some(("u1".into(), "2024-07-22".into(), Some(TS))));
+        assert_eq!(
+            parse_day_summary_key("mobil3-mentorships/day-summaries/u1/2024-07-22.json"),
+            Some(("u1".into(), "2024-07-22".into(), None))
+        );
+        assert_eq!(parse_day_summary_key("mobil3-mentorships/day-summaries/u1/notadate.json"), None);
+        assert_eq!(parse_transcript_key("mobil3-mentorships/transcripts/u1/x.json"), None);
     }
 
     #[test]

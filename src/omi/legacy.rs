@@ -28,7 +28,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::keys::check_key_part;
 use super::payload::{memory_from_value, parse_json, unwrap_legacy};
@@ -419,7 +418,7 @@ pub fn read_copy(path: &str, bytes: &[u8]) -> Result<LegacyCopy, Error> {
     let attribution = attribute(&wrapper, &name)
         .ok_or_else(|| Error::bad_request("missing_field", "uid: neither processed.uid nor the name says whose memory this is"))?;
     let memory = memory_from_value(&wrapper.memory)?;
-    let sha256 = hex::encode(Sha256::digest(serde_json::to_vec(&wrapper.memory)?));
+    let sha256 = crate::store::digest::sha256_hex(&serde_json::to_vec(&wrapper.memory)?);
     Ok(LegacyCopy {
         source: path.to_string(),
         layout,

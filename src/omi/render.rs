@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::repo::LogRow;
+use super::repo::{DayRow, LogRow};
 
 pub fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
@@ -145,7 +145,7 @@ pub fn csv_chunk(rows: &[LogRow], header: bool) -> Vec<u8> {
 /// One entry per UTC day in `[from_ms, to_ms)`, zeros where `rows` (from `OmiRepo::daily`)
 /// have none.
 /// The caller bounds the range (`query::daily_range`); the loop itself cannot overflow.
-pub fn day_series(rows: &[Value], from_ms: i64, to_ms: i64) -> Vec<Value> {
+pub fn day_series(rows: &[DayRow], from_ms: i64, to_ms: i64) -> Vec<Value> {
     const DAY: i64 = 86_400_000;
     let mut out = Vec::new();
     let mut i = 0;
@@ -153,13 +153,13 @@ pub fn day_series(rows: &[Value], from_ms: i64, to_ms: i64) -> Vec<Value> {
     let last = to_ms.saturating_sub(1).div_euclid(DAY);
     for d in from_ms.div_euclid(DAY)..=last {
         let mut entry = json!({ "date": day(d.saturating_mul(DAY)), "memories": 0, "minutes": 0.0, "mentors": 0 });
-        while i < rows.len() && rows[i]["day"].as_i64().unwrap_or(i64::MIN) < d {
+        while i < rows.len() && rows[i].day < d {
             i += 1;
         }
-        if i < rows.len() && rows[i]["day"].as_i64() == Some(d) {
-            entry["memories"] = rows[i]["memories"].clone();
-            entry["minutes"] = json!((rows[i]["minutes"].as_f64().unwrap_or(0.0) * 10.0).round() / 10.0);
-            entry["mentors"] = rows[i]["mentors"].clone();
+        if i < rows.len() && rows[i].day == d {
+            entry["memories"] = json!(rows[i].memories);
+            entry["minutes"] = json!((rows[i].minutes.unwrap_or(0.0) * 10.0).round() / 10.0);
+            entry["mentors"] = json!(rows[i].mentors);
         }
         out.push(entry);
     }
@@ -209,7 +209,7 @@ mod tests {
 
     #[test]
     fn day_series_fills_gaps() {
-        let rows = vec![json!({"day": 1, "memories": 3, "minutes": 12.345, "mentors": 2})];
+        let rows = vec![DayRow { day: 1, memories: 3, minutes: Some(12.345), mentors: 2 }];
         let s = day_series(&rows, 0, 3 * 86_400_000);
         assert_eq!(s.len(), 3);
         assert_eq!(s[0]["memories"], 0);

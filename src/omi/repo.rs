@@ -1,8 +1,7 @@
 //! The Omi index in D1: every SQL statement the Omi routes run. Statement builders are pure
 //! (host-tested); `OmiRepo` executes them through `MetaStore`.
 
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 use super::cursor::Cursor;
 use super::payload::Memory;
@@ -58,6 +57,83 @@ pub struct VersionRow {
     pub sha256: String,
     #[serde(default)]
     pub daily_key: Option<String>,
+}
+
+/// A version as `GET /api/omi/logs/{uid}/{memoryId}/versions` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VersionInfo {
+    pub version: i64,
+    pub r2_key: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub received_at: i64,
+}
+
+/// A mentor with the running totals the triggers keep.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserRow {
+    pub user_id: String,
+    pub memories: i64,
+    pub discarded: i64,
+    pub total_duration_seconds: f64,
+    pub words: i64,
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+}
+
+/// A mentor's aggregate statistics.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct StatsRow {
+    pub memories: i64,
+    pub discarded: Option<i64>,
+    pub total_duration_seconds: f64,
+    pub words: i64,
+    pub segments: i64,
+    pub action_items_total: i64,
+    pub action_items_completed: i64,
+    pub active_days: i64,
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CategoryRow {
+    pub category: String,
+    pub memories: i64,
+}
+
+/// Memories, minutes and mentors of one UTC day (days since the epoch).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DayRow {
+    pub day: i64,
+    pub memories: i64,
+    pub minutes: Option<f64>,
+    pub mentors: i64,
+}
+
+/// One real-time transcript batch.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TranscriptBatchRow {
+    pub r2_key: String,
+    pub sha256: String,
+    pub received_at: i64,
+    pub segment_count: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionRow {
+    pub session_id: String,
+    pub batches: i64,
+    pub segments: i64,
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+}
+
+/// A stored day summary.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DaySummaryRow {
+    pub r2_key: String,
+    pub sha256: String,
 }
 
 /// Everything needed to index one stored object.
@@ -203,7 +279,7 @@ pub fn record_version(v: &NewVersion) -> Vec<Statement> {
     if let Some(d) = v.delivery_id {
         stmts.push(stmt!(
             "INSERT INTO omi_deliveries (delivery_id, user_id, memory_id, sha256, received_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT (user_id, memory_id, delivery_id) DO NOTHING",
             d,
             v.uid,
             m.id.as_str(),
@@ -225,8 +301,8 @@ fn winner(uid: &str, memory_id: &str, sha256: &str) -> Statement {
 }
 
 #[derive(Debug, Deserialize)]
-struct Count {
-    n: i64,
+pub struct Count {
+    pub n: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -245,7 +321,9 @@ impl OmiRepo {
         OmiRepo { meta }
     }
 
-    /// The version already stored for this content or this delivery id, if any.
+    /// The version already stored for this content, or for this delivery id of this mentor's
+    /// memory (delivery ids are scoped to uid and memory: another mentor's or memory's reuse of
+    /// an id is a new delivery).
     pub async fn find_existing(&self, uid: &str, memory_id: &str, sha256: &str, delivery_id: Option<&str>) -> Result<Option<VersionRow>> {
         let found = match delivery_id {
             Some(d) => {
@@ -255,7 +333,7 @@ impl OmiRepo {
                          UNION ALL \
                          SELECT v.version, v.r2_key, v.sha256, v.daily_key FROM omi_deliveries d JOIN omi_memory_versions v \
                            ON v.user_id = d.user_id AND v.memory_id = d.memory_id AND v.sha256 = d.sha256 \
-                         WHERE d.delivery_id = ?4 LIMIT 1",
+                         WHERE d.user_id = ?1 AND d.memory_id = ?2 AND d.delivery_id = ?4 LIMIT 1",
                         uid, memory_id, sha256, d
                     ))
                     .await?
@@ -267,11 +345,9 @@ impl OmiRepo {
 
     /// Records a stored object (see [`record_version`]) and returns the version that holds
     /// this content: ours, or the one a concurrent delivery stored first.
-    pub async fn record(&self, v: &NewVersion<'_>) -> Result<VersionRow> {
-        let rows = self.meta.batch_rows::<Value>(record_version(v)).await?;
-        let last = rows.into_iter().last().unwrap_or_default();
-        let row = last.into_iter().next().ok_or_else(|| crate::error::Error::Internal("version row missing after insert".into()))?;
-        Ok(serde_json::from_value(row)?)
+    /// The store this repository writes through (for batches the storage core fences).
+    pub fn meta(&self) -> &MetaStore {
+        &self.meta
     }
 
     /// A page of logs and the total matching the filters, from one consistent snapshot.
@@ -310,7 +386,7 @@ impl OmiRepo {
         }
     }
 
-    pub async fn versions(&self, uid: &str, memory_id: &str) -> Result<Vec<Value>> {
+    pub async fn versions(&self, uid: &str, memory_id: &str) -> Result<Vec<VersionInfo>> {
         self.meta
             .all(stmt!(
                 "SELECT version, r2_key, sha256, size_bytes, received_at FROM omi_memory_versions \
@@ -322,7 +398,7 @@ impl OmiRepo {
     }
 
     /// Every mentor with counts, from the running totals (a row per mentor).
-    pub async fn users(&self) -> Result<Vec<Value>> {
+    pub async fn users(&self) -> Result<Vec<UserRow>> {
         self.meta
             .all(stmt!(
                 "SELECT user_id, memories, discarded, duration_seconds AS total_duration_seconds, words, \
@@ -333,10 +409,10 @@ impl OmiRepo {
     }
 
     /// Totals, categories, from one snapshot.
-    pub async fn user_stats(&self, uid: &str) -> Result<(Value, Vec<Value>)> {
-        let mut results = self
+    pub async fn user_stats(&self, uid: &str) -> Result<(StatsRow, Vec<CategoryRow>)> {
+        let results = self
             .meta
-            .batch_rows::<Value>(vec![
+            .batch_results(vec![
                 stmt!(
                     "SELECT COUNT(*) AS memories, SUM(discarded) AS discarded, \
                        COALESCE(SUM(duration_seconds), 0) AS total_duration_seconds, \
@@ -355,14 +431,14 @@ impl OmiRepo {
                 ),
             ])
             .await?;
-        let categories = results.pop().unwrap_or_default();
-        let totals = results.pop().unwrap_or_default().into_iter().next().unwrap_or(Value::Null);
+        let totals = results.first().map(|r| r.rows::<StatsRow>()).transpose()?.and_then(|r| r.into_iter().next()).unwrap_or_default();
+        let categories = results.get(1).map(|r| r.rows::<CategoryRow>()).transpose()?.unwrap_or_default();
         Ok((totals, categories))
     }
 
     /// Memories and minutes per UTC day in `[from, to)` (widened to whole days), from the
     /// per-mentor-day totals; days without memories are absent.
-    pub async fn daily(&self, from_ms: i64, to_ms: i64, uid: Option<&str>) -> Result<Vec<Value>> {
+    pub async fn daily(&self, from_ms: i64, to_ms: i64, uid: Option<&str>) -> Result<Vec<DayRow>> {
         const DAY: i64 = 86_400_000;
         let (first, end) = (from_ms.div_euclid(DAY), (to_ms + DAY - 1).div_euclid(DAY));
         let mut s = stmt!(
@@ -380,10 +456,10 @@ impl OmiRepo {
     }
 
     pub async fn has_user(&self, uid: &str) -> Result<bool> {
-        let found: Option<Value> = self
+        let found: Option<Count> = self
             .meta
             .first(stmt!(
-                "SELECT 1 AS found WHERE EXISTS (SELECT 1 FROM omi_memories WHERE user_id = ?1) \
+                "SELECT 1 AS n WHERE EXISTS (SELECT 1 FROM omi_memories WHERE user_id = ?1) \
                    OR EXISTS (SELECT 1 FROM omi_transcript_batches WHERE user_id = ?1) \
                    OR EXISTS (SELECT 1 FROM omi_day_summaries WHERE user_id = ?1)",
                 uid
@@ -410,23 +486,6 @@ impl OmiRepo {
         Ok(found)
     }
 
-    /// Every stored version's keys and hash, every transcript batch and day summary: what the
-    /// consistency check expects to find in R2.
-    pub async fn all_keys(&self) -> Result<[Vec<Value>; 3]> {
-        let mut r = self
-            .meta
-            .batch_rows::<Value>(vec![
-                stmt!("SELECT r2_key, daily_key, sha256 FROM omi_memory_versions"),
-                stmt!("SELECT r2_key, sha256 FROM omi_transcript_batches"),
-                stmt!("SELECT r2_key, sha256 FROM omi_day_summaries"),
-            ])
-            .await?;
-        let summaries = r.pop().unwrap_or_default();
-        let transcripts = r.pop().unwrap_or_default();
-        let versions = r.pop().unwrap_or_default();
-        Ok([versions, transcripts, summaries])
-    }
-
     /// Index rows that name a key no version row has (must never happen).
     pub async fn index_rows_without_version(&self) -> Result<i64> {
         let c: Option<Count> = self
@@ -440,35 +499,10 @@ impl OmiRepo {
 
     // --- transcripts and day summaries ---------------------------------------------------
 
-    pub async fn record_transcript_batch(
-        &self,
-        uid: &str,
-        session: &str,
-        received_ms: i64,
-        sha: &str,
-        key: &str,
-        segments: usize,
-    ) -> Result<bool> {
-        let info = self
-            .meta
-            .run(stmt!(
-                "INSERT INTO omi_transcript_batches (user_id, session_id, received_at, sha256, r2_key, segment_count) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-                uid,
-                session,
-                received_ms,
-                sha,
-                key,
-                segments
-            ))
-            .await?;
-        Ok(info.changes > 0)
-    }
-
-    pub async fn transcript_batches(&self, uid: &str, session: &str) -> Result<Vec<Value>> {
+    pub async fn transcript_batches(&self, uid: &str, session: &str) -> Result<Vec<TranscriptBatchRow>> {
         self.meta
             .all(stmt!(
-                "SELECT r2_key, received_at, segment_count FROM omi_transcript_batches \
+                "SELECT r2_key, sha256, received_at, segment_count FROM omi_transcript_batches \
                  WHERE user_id = ?1 AND session_id = ?2 ORDER BY received_at, r2_key",
                 uid,
                 session
@@ -476,7 +510,7 @@ impl OmiRepo {
             .await
     }
 
-    pub async fn transcript_sessions(&self, uid: &str) -> Result<Vec<Value>> {
+    pub async fn transcript_sessions(&self, uid: &str) -> Result<Vec<SessionRow>> {
         self.meta
             .all(stmt!(
                 "SELECT session_id, COUNT(*) AS batches, SUM(segment_count) AS segments, MIN(received_at) AS first, \
@@ -486,29 +520,19 @@ impl OmiRepo {
             .await
     }
 
-    pub async fn record_day_summary(&self, uid: &str, date: &str, key: &str, sha: &str, received_ms: i64) -> Result<()> {
-        self.meta
-            .run(stmt!(
-                "INSERT INTO omi_day_summaries (user_id, date, r2_key, sha256, received_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (user_id, date) DO UPDATE SET r2_key = excluded.r2_key, sha256 = excluded.sha256, received_at = excluded.received_at",
-                uid, date, key, sha, received_ms
-            ))
-            .await?;
-        Ok(())
+    pub async fn day_summary(&self, uid: &str, date: &str) -> Result<Option<DaySummaryRow>> {
+        self.meta.first(stmt!("SELECT r2_key, sha256 FROM omi_day_summaries WHERE user_id = ?1 AND date = ?2", uid, date)).await
     }
 
-    pub async fn day_summary(&self, uid: &str, date: &str) -> Result<Option<KeyRow>> {
-        self.meta.first(stmt!("SELECT r2_key FROM omi_day_summaries WHERE user_id = ?1 AND date = ?2", uid, date)).await
-    }
+    // --- deletion ---------------------------------------------------------------------------
 
-    // --- deletion -------------------------------------------------------------------------
-
-    /// Every R2 key the index knows for a mentor.
+    /// Every R2 key the index knows for a mentor (with derived daily keys), for the answer of
+    /// a deletion. The deletion itself condemns from the rows inside its batch.
     pub async fn user_keys(&self, uid: &str) -> Result<Vec<String>> {
         let rows = self
             .meta
             .batch_rows::<KeyRow>(vec![
-                stmt!("SELECT r2_key, daily_key FROM omi_memory_versions WHERE user_id = ?1", uid),
+                stmt!(format!("SELECT r2_key, {DAILY_KEY} AS daily_key FROM omi_memory_versions v WHERE user_id = ?1"), uid),
                 stmt!("SELECT r2_key, NULL AS daily_key FROM omi_transcript_batches WHERE user_id = ?1", uid),
                 stmt!("SELECT r2_key, NULL AS daily_key FROM omi_day_summaries WHERE user_id = ?1", uid),
             ])
@@ -516,88 +540,189 @@ impl OmiRepo {
         Ok(rows.into_iter().flatten().flat_map(|r| std::iter::once(r.r2_key).chain(r.daily_key)).collect())
     }
 
-    /// Removes every row of a mentor in one transaction; returns how many memories went.
-    /// (Counted by a SELECT in the same transaction: D1's `changes` also counts what the
-    /// totals triggers touched.)
-    pub async fn delete_user(&self, uid: &str) -> Result<u64> {
-        let results = self
-            .meta
-            .batch_results(vec![
-                stmt!("SELECT COUNT(*) AS n FROM omi_memories WHERE user_id = ?1", uid),
-                stmt!("DELETE FROM omi_memories_fts WHERE rowid IN (SELECT seq FROM omi_memories WHERE user_id = ?1)", uid),
-                stmt!("DELETE FROM omi_memories WHERE user_id = ?1", uid),
-                stmt!("DELETE FROM omi_memory_versions WHERE user_id = ?1", uid),
-                stmt!("DELETE FROM omi_deliveries WHERE user_id = ?1", uid),
-                stmt!("DELETE FROM omi_transcript_batches WHERE user_id = ?1", uid),
-                stmt!("DELETE FROM omi_day_summaries WHERE user_id = ?1", uid),
-            ])
-            .await?;
-        let count: Vec<Count> = results.first().map(|r| r.rows()).transpose()?.unwrap_or_default();
-        Ok(count.first().map(|c| c.n as u64).unwrap_or(0))
-    }
-
     /// Memories created before `cutoff_ms` (retention), oldest first, at most `limit`.
-    pub async fn expired(&self, cutoff_ms: i64, limit: u32) -> Result<Vec<LogRow>> {
-        self.meta
-            .all(Statement {
-                sql: format!("SELECT {LOG_COLUMNS} FROM omi_memories m WHERE m.created_at < ?1 ORDER BY m.created_at LIMIT ?2"),
-                params: vec![cutoff_ms.into(), (limit as i64).into()],
-            })
-            .await
-    }
-
-    /// Deletes the given memories' rows (all versions) in one transaction; returns the R2
-    /// keys of every version, to delete after the rows are gone.
-    pub async fn delete_memories(&self, rows: &[LogRow]) -> Result<Vec<String>> {
-        let mut keys = Vec::new();
-        // D1 binds at most 100 parameters per statement: the version keys in chunks of seqs.
-        for chunk in rows.chunks(90) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
-            let mut s = Statement::new(format!(
-                "SELECT v.r2_key, v.daily_key FROM omi_memory_versions v JOIN omi_memories m \
-                   ON v.user_id = m.user_id AND v.memory_id = m.memory_id WHERE m.seq IN ({})",
-                placeholders.join(", ")
-            ));
-            for r in chunk {
-                s = s.bind(r.seq);
-            }
-            let versions: Vec<KeyRow> = self.meta.all(s).await?;
-            keys.extend(versions.into_iter().flat_map(|v| std::iter::once(v.r2_key).chain(v.daily_key)));
-        }
-        let mut stmts = Vec::new();
-        for r in rows {
-            stmts.push(stmt!("DELETE FROM omi_memories_fts WHERE rowid = ?1", r.seq));
-            stmts.push(stmt!("DELETE FROM omi_memories WHERE seq = ?1", r.seq));
-            stmts.push(stmt!(
-                "DELETE FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2",
-                r.user_id.as_str(),
-                r.memory_id.as_str()
-            ));
-        }
-        self.meta.batch(stmts).await?;
-        Ok(keys)
-    }
-
-    pub async fn job_cursor(&self, job: &str) -> Result<Option<String>> {
+    pub async fn expired(&self, cutoff_ms: i64, limit: u32) -> Result<Vec<i64>> {
         #[derive(Deserialize)]
-        struct Row {
-            cursor: Option<String>,
+        struct Seq {
+            seq: i64,
         }
-        Ok(self.meta.first::<Row>(stmt!("SELECT cursor FROM omi_job_state WHERE job = ?1", job)).await?.and_then(|r| r.cursor))
-    }
-
-    pub async fn set_job_cursor(&self, job: &str, cursor: Option<&str>, now_ms: i64) -> Result<()> {
-        self.meta
-            .run(stmt!(
-                "INSERT INTO omi_job_state (job, cursor, updated_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (job) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-                job,
-                cursor,
-                now_ms
-            ))
+        let rows: Vec<Seq> = self
+            .meta
+            .all(stmt!("SELECT seq FROM omi_memories WHERE created_at < ?1 ORDER BY created_at LIMIT ?2", cutoff_ms, limit))
             .await?;
-        Ok(())
+        Ok(rows.into_iter().map(|r| r.seq).collect())
     }
+}
+
+/// A version row's daily-copy key: the recorded one, else the one the key layout derives from
+/// the memory key (reindexed and imported versions may have none recorded, but the old app
+/// and older r2d1 builds wrote the copy all the same). `v` is the version row's alias.
+const DAILY_KEY: &str = "COALESCE(v.daily_key, 'mobil3-mentorships/all/' || strftime('%Y-%m-%d', v.received_at / 1000, 'unixepoch') \
+     || '/' || v.user_id || '-' || v.memory_id || '-' || v.received_at || '.json')";
+
+/// The upsert tail every condemnation from rows shares (see `store::gc::condemn`).
+const CONDEMN_CONFLICT: &str = "ON CONFLICT (key) DO UPDATE SET state = 'condemned', kind = excluded.kind, reason = excluded.reason, \
+     condemned_at = excluded.condemned_at, eligible_at = excluded.eligible_at, claim = NULL, claimed_at = NULL, deleted_at = NULL \
+     WHERE gc_marks.state != 'deleting'";
+
+/// Condemns (eligible at once) every object the rows selected by `from_where` name, in the
+/// same batch that deletes those rows: `from_where` is the FROM…WHERE over
+/// `omi_memory_versions v`, with its parameters from `?3` on.
+fn condemn_versions(from_where: &str, reason: &str, now: i64) -> Statement {
+    stmt!(
+        format!(
+            "INSERT INTO gc_marks (key, kind, state, reason, condemned_at, eligible_at) \
+             SELECT v.r2_key, 'memory', 'condemned', ?1, ?2, ?2 {from_where} \
+             UNION ALL SELECT {DAILY_KEY}, 'daily_copy', 'condemned', ?1, ?2, ?2 {from_where} {CONDEMN_CONFLICT}"
+        ),
+        reason,
+        now
+    )
+}
+
+/// Deleting a mentor: the count of memories, then every row of the mentor, with condemned
+/// marks for every object those rows name, in one transaction. Rows go first; the objects are
+/// the GC's (a failed R2 delete is finished by the next sweep, and reconciliation never
+/// re-indexes a marked key).
+pub fn delete_user(uid: &str, now: i64) -> Vec<Statement> {
+    let reason = "mentor deleted";
+    vec![
+        stmt!("SELECT COUNT(*) AS n FROM omi_memories WHERE user_id = ?1", uid),
+        condemn_versions("FROM omi_memory_versions v WHERE v.user_id = ?3", reason, now).bind(uid),
+        stmt!(
+            format!(
+                "INSERT INTO gc_marks (key, kind, state, reason, condemned_at, eligible_at) \
+                 SELECT r2_key, 'transcript', 'condemned', ?1, ?2, ?2 FROM omi_transcript_batches WHERE user_id = ?3 \
+                 UNION ALL SELECT r2_key, 'day_summary', 'condemned', ?1, ?2, ?2 FROM omi_day_summaries WHERE user_id = ?3 \
+                 {CONDEMN_CONFLICT}"
+            ),
+            reason,
+            now,
+            uid
+        ),
+        stmt!("DELETE FROM omi_memories_fts WHERE rowid IN (SELECT seq FROM omi_memories WHERE user_id = ?1)", uid),
+        stmt!("DELETE FROM omi_memories WHERE user_id = ?1", uid),
+        stmt!("DELETE FROM omi_memory_versions WHERE user_id = ?1", uid),
+        stmt!("DELETE FROM omi_deliveries WHERE user_id = ?1", uid),
+        stmt!("DELETE FROM omi_transcript_batches WHERE user_id = ?1", uid),
+        stmt!("DELETE FROM omi_day_summaries WHERE user_id = ?1", uid),
+    ]
+}
+
+/// Retention of memories: the given memories' rows (every version) go, and every object they
+/// name is condemned, in one transaction. D1 binds at most 100 parameters: chunks of 90 seqs.
+pub fn retire_memories(seqs: &[i64], now: i64) -> Vec<Statement> {
+    let mut out = Vec::new();
+    for chunk in seqs.chunks(90) {
+        let list = (0..chunk.len()).map(|i| format!("?{}", i + 3)).collect::<Vec<_>>().join(", ");
+        let pairs = format!("SELECT user_id, memory_id FROM omi_memories WHERE seq IN ({list})");
+        let mut condemn =
+            condemn_versions(&format!("FROM omi_memory_versions v WHERE (v.user_id, v.memory_id) IN ({pairs})"), "retention", now);
+        let own = |sql: String| chunk.iter().fold(Statement::new(sql), |s, seq| s.bind(*seq));
+        let shifted = (0..chunk.len()).map(|i| format!("?{}", i + 1)).collect::<Vec<_>>().join(", ");
+        for seq in chunk {
+            condemn = condemn.bind(*seq);
+        }
+        out.push(condemn);
+        out.push(own(format!(
+            "DELETE FROM omi_memory_versions WHERE (user_id, memory_id) IN (SELECT user_id, memory_id FROM omi_memories WHERE seq IN ({shifted}))"
+        )));
+        out.push(own(format!("DELETE FROM omi_memories_fts WHERE rowid IN ({shifted})")));
+        out.push(own(format!("DELETE FROM omi_memories WHERE seq IN ({shifted})")));
+    }
+    out
+}
+
+/// Retention of transcript batches received before `cutoff_ms`, at most `limit`: rows go and
+/// their objects are condemned, in one transaction.
+pub fn retire_transcripts(cutoff_ms: i64, limit: u32, now: i64) -> Vec<Statement> {
+    let pick = "SELECT r2_key FROM omi_transcript_batches WHERE received_at < ?3 ORDER BY received_at LIMIT ?4";
+    vec![
+        stmt!(
+            format!(
+                "INSERT INTO gc_marks (key, kind, state, reason, condemned_at, eligible_at) \
+                 SELECT r2_key, 'transcript', 'condemned', ?1, ?2, ?2 FROM omi_transcript_batches WHERE r2_key IN ({pick}) {CONDEMN_CONFLICT}"
+            ),
+            "retention",
+            now,
+            cutoff_ms,
+            limit
+        ),
+        stmt!(format!("DELETE FROM omi_transcript_batches WHERE r2_key IN ({})", pick.replace("?3", "?1").replace("?4", "?2")), cutoff_ms, limit),
+    ]
+}
+
+/// Retention of day summaries dated before `cutoff_date` (YYYY-MM-DD), at most `limit`.
+pub fn retire_day_summaries(cutoff_date: &str, limit: u32, now: i64) -> Vec<Statement> {
+    let pick = "SELECT r2_key FROM omi_day_summaries WHERE date < ?3 ORDER BY date LIMIT ?4";
+    vec![
+        stmt!(
+            format!(
+                "INSERT INTO gc_marks (key, kind, state, reason, condemned_at, eligible_at) \
+                 SELECT r2_key, 'day_summary', 'condemned', ?1, ?2, ?2 FROM omi_day_summaries WHERE r2_key IN ({pick}) {CONDEMN_CONFLICT}"
+            ),
+            "retention",
+            now,
+            cutoff_date,
+            limit
+        ),
+        stmt!(
+            format!("DELETE FROM omi_day_summaries WHERE r2_key IN ({})", pick.replace("?3", "?1").replace("?4", "?2")),
+            cutoff_date,
+            limit
+        ),
+    ]
+}
+
+/// Records a transcript batch; no change when the same content is already recorded for the
+/// session (the caller then removes the object only if *it* created it).
+pub fn record_transcript_batch(uid: &str, session: &str, received_ms: i64, sha: &str, key: &str, segments: usize) -> Statement {
+    stmt!(
+        "INSERT INTO omi_transcript_batches (user_id, session_id, received_at, sha256, r2_key, segment_count) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+        uid,
+        session,
+        received_ms,
+        sha,
+        key,
+        segments
+    )
+}
+
+/// Which object holds this content of the session (read after [`record_transcript_batch`]).
+pub fn transcript_batch_key(uid: &str, session: &str, sha: &str) -> Statement {
+    stmt!("SELECT r2_key FROM omi_transcript_batches WHERE user_id = ?1 AND session_id = ?2 AND sha256 = ?3", uid, session, sha)
+}
+
+/// Records a day summary stored at `key` if it is at least as new as the one recorded: the
+/// replaced object is condemned in the same batch, and the last statement reads which key the
+/// day now points at (an older delivery arriving late loses).
+pub fn record_day_summary(uid: &str, date: &str, key: &str, sha: &str, received_ms: i64, now: i64) -> Vec<Statement> {
+    vec![
+        stmt!(
+            format!(
+                "INSERT INTO gc_marks (key, kind, state, reason, condemned_at, eligible_at) \
+                 SELECT r2_key, 'day_summary', 'condemned', 'replaced', ?5, ?5 FROM omi_day_summaries \
+                 WHERE user_id = ?1 AND date = ?2 AND r2_key != ?3 AND received_at <= ?4 {CONDEMN_CONFLICT}"
+            ),
+            uid,
+            date,
+            key,
+            received_ms,
+            now
+        ),
+        stmt!(
+            "INSERT INTO omi_day_summaries (user_id, date, r2_key, sha256, received_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (user_id, date) DO UPDATE SET r2_key = excluded.r2_key, sha256 = excluded.sha256, received_at = excluded.received_at \
+             WHERE excluded.received_at >= omi_day_summaries.received_at",
+            uid,
+            date,
+            key,
+            sha,
+            received_ms
+        ),
+        stmt!("SELECT r2_key, sha256 FROM omi_day_summaries WHERE user_id = ?1 AND date = ?2", uid, date),
+    ]
 }
 
 #[cfg(test)]
@@ -628,6 +753,23 @@ mod tests {
         let s = logs_count(&q(&[("cursor", &c), ("include_discarded", "1"), ("category", "work")]));
         assert_eq!(s.sql, "SELECT COUNT(*) AS n FROM omi_memories m WHERE m.category = ?1");
         assert_eq!(s.params.len(), 1);
+    }
+
+    #[test]
+    fn retention_and_deletion_stay_under_the_parameter_limit_and_condemn_before_deleting() {
+        let seqs: Vec<i64> = (0..200).collect();
+        let stmts = retire_memories(&seqs, 5);
+        assert_eq!(stmts.len(), 3 * 4);
+        assert!(stmts.iter().all(|s| s.params.len() <= 100));
+        assert!(stmts[0].sql.starts_with("INSERT INTO gc_marks"));
+        assert!(stmts[0].sql.contains("'daily_copy'"));
+        let d = delete_user("u", 5);
+        assert!(
+            d.iter().position(|s| s.sql.starts_with("INSERT INTO gc_marks")).unwrap()
+                < d.iter().position(|s| s.sql.starts_with("DELETE")).unwrap()
+        );
+        assert_eq!(retire_transcripts(1, 2, 3)[1].params.len(), 2);
+        assert_eq!(record_day_summary("u", "2024-01-01", "k", "s", 1, 2).len(), 3);
     }
 
     #[test]

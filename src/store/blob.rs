@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use worker::{Bucket, Conditional, Env, HttpMetadata, Include};
 
 use crate::error::{Error, Result};
+use crate::request::{Counters, Shared};
 
 /// What is written beside an object's bytes.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +49,7 @@ pub struct ListPage {
 
 pub struct BlobStore {
     bucket: Bucket,
+    state: Shared,
 }
 
 fn info_of(o: &worker::Object) -> BlobInfo {
@@ -62,9 +64,21 @@ fn info_of(o: &worker::Object) -> BlobInfo {
 }
 
 impl BlobStore {
-    pub fn from_env(env: &Env) -> Result<Self> {
+    pub fn from_env(env: &Env, state: Shared) -> Result<Self> {
         let bucket = env.bucket("BUCKET").map_err(|e| Error::NotConfigured(format!("R2 binding BUCKET is missing: {e}")))?;
-        Ok(BlobStore { bucket })
+        Ok(BlobStore { bucket, state })
+    }
+
+    /// The request this store works for (clock, fault points, counters).
+    pub fn request(&self) -> &Shared {
+        &self.state
+    }
+
+    fn count(&self, bytes_read: u64, bytes_written: u64) {
+        let c = &self.state.counters;
+        Counters::add(&c.r2_operations, 1);
+        Counters::add(&c.r2_bytes_read, bytes_read);
+        Counters::add(&c.r2_bytes_written, bytes_written);
     }
 
     fn put_builder<'a>(&'a self, key: &str, bytes: Vec<u8>, meta: BlobMeta) -> worker::PutOptionsBuilder<'a> {
@@ -86,7 +100,8 @@ impl BlobStore {
     /// `etagDoesNotMatch: "*"`), so concurrent writers of the same key cannot overwrite each
     /// other: exactly one gets `Created`, the rest `AlreadyExists`. Idempotent by construction.
     pub async fn put_create_only(&self, key: &str, bytes: Vec<u8>, meta: BlobMeta) -> Result<PutOutcome> {
-        crate::faults::trip("r2.put")?;
+        self.state.trip("r2.put")?;
+        self.count(0, bytes.len() as u64);
         let written = self
             .put_builder(key, bytes, meta)
             .only_if(Conditional { etag_does_not_match: Some("*".into()), ..Default::default() })
@@ -99,14 +114,15 @@ impl BlobStore {
     /// Writes (or replaces) the object at `key`. Use only for keys owned by one writer, such as
     /// derived reports, where last-writer-wins is the intended outcome.
     pub async fn put(&self, key: &str, bytes: Vec<u8>, meta: BlobMeta) -> Result<()> {
-        crate::faults::trip("r2.put")?;
+        self.state.trip("r2.put")?;
+        self.count(0, bytes.len() as u64);
         self.put_builder(key, bytes, meta).execute().await.map_err(|e| Error::Storage(format!("R2 put {key}: {e}")))?;
         Ok(())
     }
 
     /// The object's bytes and metadata, or `None` when no object is at `key`.
     pub async fn get(&self, key: &str) -> Result<Option<StoredBlob>> {
-        crate::faults::trip("r2.get")?;
+        self.state.trip("r2.get")?;
         let Some(object) = self.bucket.get(key).execute().await.map_err(|e| Error::Storage(format!("R2 get {key}: {e}")))? else {
             return Ok(None);
         };
@@ -115,20 +131,32 @@ impl BlobStore {
             Some(body) => body.bytes().await.map_err(|e| Error::Storage(format!("R2 read {key}: {e}")))?,
             None => Vec::new(),
         };
+        self.count(bytes.len() as u64, 0);
         Ok(Some(StoredBlob { info, bytes }))
     }
 
     pub async fn head(&self, key: &str) -> Result<Option<BlobInfo>> {
+        self.count(0, 0);
         let object = self.bucket.head(key).await.map_err(|e| Error::Storage(format!("R2 head {key}: {e}")))?;
         Ok(object.as_ref().map(info_of))
     }
 
     /// One page of keys under `prefix` in lexicographic order; R2 returns at most 1,000 per page.
     pub async fn list_page(&self, prefix: &str, cursor: Option<String>, limit: u32) -> Result<ListPage> {
+        self.list_page_after(prefix, cursor, None, limit).await
+    }
+
+    /// Like [`list_page`](Self::list_page), starting after `start_after` (a key) when given:
+    /// how the consistency check walks a prefix in key order from where it stopped.
+    pub async fn list_page_after(&self, prefix: &str, cursor: Option<String>, start_after: Option<String>, limit: u32) -> Result<ListPage> {
+        self.state.trip("r2.list")?;
+        self.count(0, 0);
         let mut list =
             self.bucket.list().prefix(prefix).limit(limit.clamp(1, 1000)).include(vec![Include::CustomMetadata, Include::HttpMetadata]);
         if let Some(c) = cursor {
             list = list.cursor(c);
+        } else if let Some(after) = start_after {
+            list = list.start_after(after);
         }
         let page = list.execute().await.map_err(|e| Error::Storage(format!("R2 list {prefix}: {e}")))?;
         let objects = page.objects().iter().map(info_of).collect();
@@ -136,28 +164,11 @@ impl BlobStore {
         Ok(ListPage { objects, cursor })
     }
 
-    /// Every object under `prefix`, page by page, stopping after `max` objects (the flag says
-    /// whether the listing was complete).
-    pub async fn list_all(&self, prefix: &str, max: usize) -> Result<(Vec<BlobInfo>, bool)> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self.list_page(prefix, cursor, 1000).await?;
-            all.extend(page.objects);
-            cursor = page.cursor;
-            if cursor.is_none() {
-                return Ok((all, true));
-            }
-            if all.len() >= max {
-                return Ok((all, false));
-            }
-        }
-    }
-
     /// Deletes the keys; missing keys are not an error. R2 takes at most 1,000 keys per call.
     pub async fn delete_many(&self, keys: Vec<String>) -> Result<()> {
-        crate::faults::trip("r2.delete")?;
+        self.state.trip("r2.delete")?;
         for chunk in keys.chunks(1000) {
+            self.count(0, 0);
             self.bucket.delete_multiple(chunk.to_vec()).await.map_err(|e| Error::Storage(format!("R2 delete: {e}")))?;
         }
         Ok(())

@@ -9,6 +9,7 @@ use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::error::{Error, Result};
+use crate::request::{Counters, Shared};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -115,6 +116,7 @@ pub struct RunInfo {
 
 pub struct MetaStore {
     db: D1Database,
+    state: Shared,
 }
 
 fn to_js(value: &Value) -> JsValue {
@@ -128,42 +130,73 @@ fn to_js(value: &Value) -> JsValue {
     }
 }
 
-fn d1_error(sql: &str, e: impl std::fmt::Display) -> Error {
+/// The constraint name of `gc_fence`'s CHECK (migrations/0006): SQLite names it in the error.
+pub const FENCE_CONSTRAINT: &str = "gc_fence_tripped";
+
+/// D1's errors as the domain sees them, decided here once: the GC fence becomes
+/// [`Error::Fenced`], a UNIQUE or PRIMARY KEY violation [`Error::Conflict`], anything else a
+/// retryable [`Error::Storage`]. No service matches error strings.
+pub fn d1_error(sql: &str, e: impl std::fmt::Display) -> Error {
+    let message = e.to_string();
     let head: String = sql.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
-    Error::Storage(format!("D1 `{head}…`: {e}"))
+    if message.contains(FENCE_CONSTRAINT) {
+        Error::Fenced(format!("D1 `{head}…`: {message}"))
+    } else if message.contains("UNIQUE constraint failed") || message.contains("PRIMARY KEY constraint failed") {
+        Error::Conflict(format!("a concurrent change got there first; retry ({message})"))
+    } else {
+        Error::Storage(format!("D1 `{head}…`: {message}"))
+    }
 }
 
 impl MetaStore {
-    pub fn from_env(env: &Env) -> Result<Self> {
+    pub fn from_env(env: &Env, state: Shared) -> Result<Self> {
         let db = env.d1("DB").map_err(|e| Error::NotConfigured(format!("D1 binding DB is missing: {e}")))?;
-        Ok(MetaStore { db })
+        Ok(MetaStore { db, state })
+    }
+
+    /// The request this store works for (clock, fault points, counters).
+    pub fn request(&self) -> &Shared {
+        &self.state
+    }
+
+    fn count_results(&self, results: &[worker::D1Result]) {
+        let c = &self.state.counters;
+        for r in results {
+            if let Ok(Some(meta)) = r.meta() {
+                Counters::add(&c.d1_rows_read, meta.rows_read.unwrap_or(0) as u64);
+                Counters::add(&c.d1_rows_written, meta.rows_written.unwrap_or(0) as u64);
+            }
+        }
     }
 
     fn prepare(&self, stmt: &Statement) -> Result<D1PreparedStatement> {
+        Counters::add(&self.state.counters.d1_statements, 1);
         let params: Vec<JsValue> = stmt.params.iter().map(to_js).collect();
         self.db.prepare(&stmt.sql).bind(&params).map_err(|e| d1_error(&stmt.sql, e))
     }
 
     /// Every row, deserialised into `T` (column names are field names).
     pub async fn all<T: DeserializeOwned>(&self, stmt: Statement) -> Result<Vec<T>> {
-        crate::faults::trip("d1.read")?;
+        self.state.trip("d1.read")?;
         let result = self.prepare(&stmt)?.all().await.map_err(|e| d1_error(&stmt.sql, e))?;
         if let Some(err) = result.error() {
             return Err(d1_error(&stmt.sql, err));
         }
+        self.count_results(std::slice::from_ref(&result));
         result.results::<T>().map_err(|e| d1_error(&stmt.sql, e))
     }
 
     /// The first row, or `None`.
     pub async fn first<T: DeserializeOwned>(&self, stmt: Statement) -> Result<Option<T>> {
-        crate::faults::trip("d1.read")?;
+        self.state.trip("d1.read")?;
         self.prepare(&stmt)?.first::<T>(None).await.map_err(|e| d1_error(&stmt.sql, e))
     }
 
     /// Runs one write.
     pub async fn run(&self, stmt: Statement) -> Result<RunInfo> {
-        crate::faults::trip("d1.write")?;
+        self.state.trip("d1.write")?;
         let result = self.prepare(&stmt)?.run().await.map_err(|e| d1_error(&stmt.sql, e))?;
+        self.count_results(std::slice::from_ref(&result));
         Ok(run_info(&result))
     }
 
@@ -172,10 +205,7 @@ impl MetaStore {
         if stmts.is_empty() {
             return Ok(Vec::new());
         }
-        crate::faults::trip("d1.batch")?;
-        let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<Result<Vec<_>>>()?;
-        let results = self.db.batch(prepared).await.map_err(|e| d1_error(&stmts[0].sql, e))?;
-        Ok(results.iter().map(run_info).collect())
+        Ok(self.batch_results(stmts).await?.iter().map(Rows::info).collect())
     }
 
     /// Runs the statements as one batch (one round trip, one snapshot) and hands back each
@@ -184,9 +214,12 @@ impl MetaStore {
         if stmts.is_empty() {
             return Ok(Vec::new());
         }
-        crate::faults::trip("d1.batch")?;
+        self.state.trip("d1.batch")?;
         let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<Result<Vec<_>>>()?;
+        // The error of a failed batch names no statement; the SQL of the first helps the log,
+        // and the fence/constraint mapping reads the message itself.
         let results = self.db.batch(prepared).await.map_err(|e| d1_error(&stmts[0].sql, e))?;
+        self.count_results(&results);
         Ok(results.into_iter().map(Rows).collect())
     }
 
@@ -205,6 +238,11 @@ impl Rows {
     pub fn rows<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
         self.0.results::<T>().map_err(|e| Error::Storage(format!("D1 rows: {e}")))
     }
+
+    /// What the statement changed (for writes).
+    pub fn info(&self) -> RunInfo {
+        run_info(&self.0)
+    }
 }
 
 fn run_info(result: &worker::D1Result) -> RunInfo {
@@ -216,6 +254,15 @@ fn run_info(result: &worker::D1Result) -> RunInfo {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn d1_errors_are_typed_once() {
+        assert!(matches!(d1_error("INSERT", "D1_ERROR: CHECK constraint failed: gc_fence_tripped: SQLITE_CONSTRAINT"), Error::Fenced(_)));
+        assert!(matches!(d1_error("INSERT", "UNIQUE constraint failed: app_versions.app_id"), Error::Conflict(_)));
+        assert!(matches!(d1_error("INSERT", "no such table: x"), Error::Storage(_)));
+    }
+
     #[test]
     fn stmt_macro_binds_in_order() {
         let s = stmt!("SELECT ?1, ?2, ?3", 1i64, "two", Option::<String>::None);

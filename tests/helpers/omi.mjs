@@ -1,12 +1,13 @@
 // Builders for Omi payloads and webhook calls used by the Omi tests.
-import { createHmac, createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, WEBHOOK_TOKEN } from "./worker.mjs";
 
+export { sha256 } from "./worker.mjs";
+
 export const fixture = (name) => readFileSync(join(ROOT, "tests", "fixtures", "omi", name), "utf8");
 
-export const sha256 = (data) => createHash("sha256").update(data).digest("hex");
 
 let counter = 0;
 /** A memory in the backend's shape, with overridable fields. */

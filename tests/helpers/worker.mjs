@@ -1,6 +1,8 @@
 // One Miniflare per test file, running the built worker (build-test/, made by `npm test` with
 // the fault-injection feature) against real local R2 and D1, persistence off. Migrations are
 // applied through the D1 binding, as `wrangler d1 migrations apply` would.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
@@ -118,4 +120,84 @@ export async function listKeys(bucket, prefix = "") {
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
   return keys;
+}
+
+/** Lower-case hex SHA-256, as r2d1 stores it. */
+export const sha256 = (data) => createHash("sha256").update(data).digest("hex");
+
+/** Asserts the status (one or several) and returns the parsed JSON body (or null). */
+export async function ok(res, status = 200) {
+  const text = await res.text();
+  const want = Array.isArray(status) ? status : [status];
+  assert.ok(want.includes(res.status), `expected ${want.join(" or ")}, got ${res.status}: ${text.slice(0, 500)}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Request init for a JSON body. */
+export const json = (method, body, headers = {}) => ({
+  method,
+  body: body === undefined ? undefined : JSON.stringify(body),
+  headers: { "content-type": "application/json", ...headers },
+});
+
+export const HOUR = 3_600_000;
+
+/** Headers that set a request's clock (test builds: `X-R2D1-Now`). */
+export const at = (ms) => ({ "x-r2d1-now": String(Math.round(ms)) });
+
+/** The whole consistency report, following `nextCursor` until the walk is complete. */
+export async function consistency(w, { mode = "metadata", limit } = {}) {
+  const merged = { clean: true, complete: true, totals: {}, sections: [] };
+  let cursor = "";
+  do {
+    const q = new URLSearchParams({ mode, ...(limit ? { limit: String(limit) } : {}), ...(cursor ? { cursor } : {}) });
+    const page = await ok(await w.api(`/api/admin/consistency?${q}`));
+    for (const [k, v] of Object.entries(page.totals)) merged.totals[k] = (merged.totals[k] ?? 0) + v;
+    for (const s of page.sections) {
+      const have = merged.sections.find((x) => x.name === s.name);
+      if (!have) merged.sections.push(s);
+      else for (const [k, v] of Object.entries(s)) if (typeof v === "number") have[k] += v; else if (Array.isArray(v)) have[k].push(...v);
+    }
+    cursor = page.nextCursor;
+  } while (cursor);
+  const t = merged.totals;
+  merged.clean = t.rowsWithoutObjects + t.shaMismatches + t.objectsWithoutRows + t.orphansOlderThanGrace + t.indexRowsWithoutVersion === 0;
+  return merged;
+}
+
+/**
+ * Runs the GC to the end on the test clock: a listing pass `hours` ahead (so every object is
+ * past a one-hour grace) condemns what nothing references, a second run later deletes it.
+ * Returns the keys deleted.
+ */
+export async function collectGarbage(w, { ahead = 2 * HOUR } = {}) {
+  const deleted = [];
+  for (const offset of [ahead, 2 * ahead]) {
+    let cursor = "";
+    do {
+      const r = await ok(await w.api(`/api/admin/storage/gc?grace_hours=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { method: "POST", headers: at(Date.now() + offset) }));
+      deleted.push(...r.deleted);
+      cursor = r.cursor;
+    } while (cursor);
+  }
+  return deleted;
+}
+
+/** Pause points (test builds): who is parked where, waiting for it, releasing it. */
+export async function paused(w) {
+  return (await ok(await w.api("/api/__test/paused"))).paused;
+}
+
+export async function waitPaused(w, name, count = 1, timeoutMs = 20_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const p = await paused(w);
+    if ((p[name] ?? 0) >= count) return;
+    if (Date.now() > until) throw new Error(`nothing reached pause point ${name} (parked: ${JSON.stringify(p)})`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export async function release(w, name) {
+  await ok(await w.api(`/api/__test/release?name=${encodeURIComponent(name)}`, { method: "POST" }));
 }

@@ -1,11 +1,12 @@
-//! HTTP for `/api/apps/…` and `/api/admin/storage/…`: parse the request into typed values,
-//! call the service, render the response. Every route requires the API token.
+//! HTTP for the files workload (`/api/apps/…` and `/api/admin/storage/…`): the routes, each
+//! with its access rule (all need the API token), and thin handlers that parse the request
+//! into typed values, call the service, and render the response.
 
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Headers, Method, Request, Response};
 
-use super::admin;
+use super::maintenance;
 use super::path::{AppId, FilePath};
 use super::repo::{self, FileRecord, WriteCondition};
 use super::service::{FileView, Files, Source};
@@ -13,127 +14,112 @@ use super::{archive, content, manifest, policy_for};
 use crate::config::StorageMode;
 use crate::error::{Error, Result};
 use crate::http::{self, App};
+use crate::routes::{route, Route};
+use crate::store::gc::{self, Grace};
+use crate::store::jobs::API_BUDGET_MS;
 
 /// Files one `files:batch` request may carry: each is a statement in one D1 transaction.
 const MAX_BATCH_FILES: usize = 500;
 
-/// `/api/apps/{rest…}`
-pub async fn apps(mut req: Request, app: &App, rest: &[&str]) -> Result<Response> {
-    app.require_api_token(&req)?;
-    let method = req.method();
-    match rest {
-        [] | [""] => match method {
-            Method::Get => list_apps(app).await,
-            _ => http::method_not_allowed(&["GET"]),
-        },
-        [app_id] => match method {
-            Method::Get => get_app(app, &AppId::parse(app_id)?).await,
-            Method::Put | Method::Patch => set_app(&mut req, app, &AppId::parse(app_id)?).await,
-            _ => http::method_not_allowed(&["GET", "PUT"]),
-        },
-        [app_id, "files"] => match method {
-            Method::Get => list_files(app, &AppId::parse(app_id)?).await,
-            _ => http::method_not_allowed(&["GET"]),
-        },
-        [app_id, "files:batch"] => match method {
-            Method::Post => batch(&mut req, app, &AppId::parse(app_id)?).await,
-            _ => http::method_not_allowed(&["POST"]),
-        },
-        [app_id, "files", path @ ..] => {
-            let app_id = AppId::parse(app_id)?;
-            let path = FilePath::from_url_segments(path)?;
-            match method {
-                Method::Get | Method::Head => get_file(&req, app, &app_id, &path).await,
-                Method::Put => put_file(&mut req, app, &app_id, &path).await,
-                Method::Delete => delete_file(&req, app, &app_id, &path).await,
-                _ => http::method_not_allowed(&["GET", "PUT", "DELETE"]),
-            }
-        }
-        [app_id, "versions"] => match method {
-            Method::Get => list_versions(app, &AppId::parse(app_id)?).await,
-            Method::Post => create_version(&mut req, app, &AppId::parse(app_id)?).await,
-            _ => http::method_not_allowed(&["GET", "POST"]),
-        },
-        [app_id, "versions", v] => match method {
-            Method::Get => get_version(app, &AppId::parse(app_id)?, version_number(v)?).await,
-            _ => http::method_not_allowed(&["GET"]),
-        },
-        [app_id, "versions", v, "files", path @ ..] => match method {
-            Method::Get | Method::Head => {
-                let (app_id, v) = (AppId::parse(app_id)?, version_number(v)?);
-                let path = FilePath::from_url_segments(path)?;
-                let files = Files::new(app)?;
-                let rec = files.version_file(&app_id, v, &path).await?;
-                serve(&req, &files, &format!("{app_id} v{v} {path}"), &rec).await
-            }
-            _ => http::method_not_allowed(&["GET"]),
-        },
-        [app_id, "versions", a, "diff", b] => match method {
-            Method::Get => {
-                let files = Files::new(app)?;
-                http::ok(&files.diff(&AppId::parse(app_id)?, version_number(a)?, version_number(b)?).await?)
-            }
-            _ => http::method_not_allowed(&["GET"]),
-        },
-        [app_id, "versions", v, "restore"] => match method {
-            Method::Post => {
-                let files = Files::new(app)?;
-                let doc = files.restore(app, &AppId::parse(app_id)?, version_number(v)?).await?;
-                http::json(201, &doc)
-            }
-            _ => http::method_not_allowed(&["POST"]),
-        },
-        [app_id, "versions", v, "archive"] => match method {
-            Method::Get => archive_version(app, &AppId::parse(app_id)?, version_number(v)?).await,
-            _ => http::method_not_allowed(&["GET"]),
-        },
-        _ => Err(Error::NotFound(format!("no route for {method} /api/apps/{}", rest.join("/")))),
+pub static ROUTES: &[Route] = &[
+    route!(Get "/api/apps", ApiToken, |_req, app, _p| list_apps(app).await),
+    route!(Get "/api/apps/{app}", ApiToken, |_req, app, p| get_app(app, &AppId::parse(p.get("app"))?).await),
+    route!(Put "/api/apps/{app}", ApiToken, |req, app, p| set_app(req, app, &AppId::parse(p.get("app"))?).await),
+    route!(Patch "/api/apps/{app}", ApiToken, |req, app, p| set_app(req, app, &AppId::parse(p.get("app"))?).await),
+    route!(Get "/api/apps/{app}/files", ApiToken, |_req, app, p| list_files(app, &AppId::parse(p.get("app"))?).await),
+    route!(Post "/api/apps/{app}/files:batch", ApiToken, |req, app, p| batch(req, app, &AppId::parse(p.get("app"))?).await),
+    route!(Get "/api/apps/{app}/files/{path+}", ApiToken, |req, app, p| {
+        let (app_id, path) = (AppId::parse(p.get("app"))?, FilePath::parse(p.get("path"))?);
+        get_file(&req, app, &app_id, &path).await
+    }),
+    route!(Put "/api/apps/{app}/files/{path+}", ApiToken, |req, app, p| {
+        let (app_id, path) = (AppId::parse(p.get("app"))?, FilePath::parse(p.get("path"))?);
+        put_file(req, app, &app_id, &path).await
+    }),
+    route!(Delete "/api/apps/{app}/files/{path+}", ApiToken, |req, app, p| {
+        let (app_id, path) = (AppId::parse(p.get("app"))?, FilePath::parse(p.get("path"))?);
+        delete_file(&req, app, &app_id, &path).await
+    }),
+    route!(Get "/api/apps/{app}/versions", ApiToken, |_req, app, p| list_versions(app, &AppId::parse(p.get("app"))?).await),
+    route!(Post "/api/apps/{app}/versions", ApiToken, |req, app, p| create_version(req, app, &AppId::parse(p.get("app"))?).await),
+    route!(Get "/api/apps/{app}/versions/{version}", ApiToken, |_req, app, p| {
+        get_version(app, &AppId::parse(p.get("app"))?, version_number(p.get("version"))?).await
+    }),
+    route!(Get "/api/apps/{app}/versions/{version}/files/{path+}", ApiToken, |req, app, p| {
+        let (app_id, v) = (AppId::parse(p.get("app"))?, version_number(p.get("version"))?);
+        let path = FilePath::parse(p.get("path"))?;
+        let files = Files::new(app)?;
+        let rec = files.version_file(&app_id, v, &path).await?;
+        serve(&req, &files, &format!("{app_id} v{v} {path}"), &rec).await
+    }),
+    route!(Get "/api/apps/{app}/versions/{version}/diff/{other}", ApiToken, |_req, app, p| {
+        let files = Files::new(app)?;
+        let app_id = AppId::parse(p.get("app"))?;
+        http::ok(&files.diff(&app_id, version_number(p.get("version"))?, version_number(p.get("other"))?).await?)
+    }),
+    route!(Post "/api/apps/{app}/versions/{version}/restore", ApiToken, |_req, app, p| {
+        let files = Files::new(app)?;
+        let doc = files.restore(app, &AppId::parse(p.get("app"))?, version_number(p.get("version"))?).await?;
+        http::json(201, &doc)
+    }),
+    route!(Get "/api/apps/{app}/versions/{version}/archive", ApiToken, |_req, app, p| {
+        archive_version(app, &AppId::parse(p.get("app"))?, version_number(p.get("version"))?).await
+    }),
+    route!(Post "/api/admin/storage/migrate", ApiToken, |req, app, _p| {
+        let batch = number_param(&req, "batch", 25, 1, 500)? as u32;
+        let dry_run = flag_param(&req, "dry_run")?;
+        let filter = app_filter(&req)?;
+        http::ok(&maintenance::migrate(&Files::new(app)?, &app.config, app.now_ms, filter.as_ref(), batch, dry_run).await?)
+    }),
+    route!(Post "/api/admin/storage/rollback", ApiToken, |req, app, _p| {
+        let batch = number_param(&req, "batch", 25, 1, 500)? as u32;
+        let filter = app_filter(&req)?;
+        http::ok(&maintenance::rollback(&Files::new(app)?, filter.as_ref(), batch).await?)
+    }),
+    route!(Post "/api/admin/storage/gc", ApiToken, |req, app, _p| gc(&req, app).await),
+    route!(Get "/api/admin/storage/report", ApiToken, |req, app, _p| {
+        let filter = app_filter(&req)?;
+        http::ok(&maintenance::report(&app.meta()?, &app.config, filter.as_ref()).await?)
+    }),
+    route!(Post "/api/admin/storage/import", ApiToken, |req, app, _p| import(req, app).await),
+];
+
+fn app_filter(req: &Request) -> Result<Option<AppId>> {
+    match http::query_param(req, "app") {
+        Some(a) if !a.is_empty() => Ok(Some(AppId::parse(&a)?)),
+        _ => Ok(None),
     }
 }
 
-/// `/api/admin/storage/{rest…}`
-pub async fn admin(mut req: Request, app: &App, rest: &[&str]) -> Result<Response> {
-    app.require_api_token(&req)?;
-    let method = req.method();
-    let app_filter = match http::query_param(&req, "app") {
-        Some(a) if !a.is_empty() => Some(AppId::parse(&a)?),
-        _ => None,
+/// `POST /api/admin/storage/gc?grace_hours=&cursor=`: one bounded run of the storage core's GC
+/// (the `gc` job's code): a listing pass from `cursor` (or the first key) that condemns
+/// unreferenced objects older than the grace, then a sweep of eligible marks. Objects are
+/// deleted by a later call, once their marks are older than the grace.
+async fn gc(req: &Request, app: &App) -> Result<Response> {
+    let grace = match http::query_param(req, "grace_hours") {
+        None => app.config.gc_grace,
+        Some(g) => Grace::from_hours(&g).map_err(|why| Error::invalid_field("grace_hours", why))?,
     };
-    let files = || Files::new(app);
-    match (rest, method) {
-        (["migrate"], Method::Post) => {
-            let batch = number_param(&req, "batch", 25, 1, 500)? as u32;
-            let dry_run = flag_param(&req, "dry_run")?;
-            http::ok(&admin::migrate(&files()?, &app.config, app.now_ms, app_filter.as_ref(), batch, dry_run).await?)
-        }
-        (["rollback"], Method::Post) => {
-            let batch = number_param(&req, "batch", 25, 1, 500)? as u32;
-            http::ok(&admin::rollback(&files()?, app_filter.as_ref(), batch).await?)
-        }
-        (["gc"], Method::Post) => {
-            let grace = match http::query_param(&req, "grace_hours") {
-                None => admin::GC_DEFAULT_GRACE_HOURS,
-                Some(g) => g
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|g| g.is_finite() && *g >= 0.0)
-                    .ok_or_else(|| Error::invalid_field("grace_hours", "must be a number of hours, 0 or more"))?,
-            };
-            let cursor = http::query_param(&req, "cursor").filter(|c| !c.is_empty());
-            http::ok(&admin::gc(&app.blobs()?, &app.meta()?, app.now_ms, grace, cursor).await?)
-        }
-        (["report"], Method::Get) => http::ok(&admin::report(&app.meta()?, &app.config, app_filter.as_ref()).await?),
-        (["import"], Method::Post) => {
-            http::require_json_content_type(&req)?;
-            let body = http::read_body(&mut req, app.config.max_body_bytes).await?;
-            let parsed: admin::ImportRequest =
-                serde_json::from_slice(&body).map_err(|e| Error::bad_request("invalid_json", format!("import body: {e}")))?;
-            http::ok(&admin::import(&files()?, app.now_ms, parsed).await?)
-        }
-        ([op], _) if ["migrate", "rollback", "gc", "import"].contains(op) => http::method_not_allowed(&["POST"]),
-        (["report"], _) => http::method_not_allowed(&["GET"]),
-        _ => Err(Error::NotFound(format!("no route /api/admin/storage/{}", rest.join("/")))),
-    }
+    let cursor = http::query_param(req, "cursor").filter(|c| !c.is_empty());
+    let run = gc::run(app, grace, cursor, app.state.now() + API_BUDGET_MS).await?;
+    http::ok(&json!({
+        "scanned": run.listing.scanned,
+        "condemned": run.listing.condemned,
+        "kept_in_grace": run.listing.kept_recent,
+        "kept_not_ours": run.listing.kept_not_ours,
+        "claimed": run.sweep.claimed,
+        "deleted": run.sweep.deleted,
+        "complete": run.listing.pass_complete,
+        "cursor": run.listing.cursor,
+    }))
+}
+
+async fn import(mut req: Request, app: &App) -> Result<Response> {
+    http::require_json_content_type(&req)?;
+    let body = http::read_body(&mut req, app.config.max_body_bytes).await?;
+    let parsed: maintenance::ImportRequest =
+        serde_json::from_slice(&body).map_err(|e| Error::bad_request("invalid_json", format!("import body: {e}")))?;
+    http::ok(&maintenance::import(&Files::new(app)?, app.now_ms, parsed).await?)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -213,9 +199,9 @@ struct AppSettings {
     storage_mode: Option<String>,
 }
 
-async fn set_app(req: &mut Request, app: &App, app_id: &AppId) -> Result<Response> {
-    http::require_json_content_type(req)?;
-    let body = http::read_body(req, 64 * 1024).await?;
+async fn set_app(mut req: Request, app: &App, app_id: &AppId) -> Result<Response> {
+    http::require_json_content_type(&req)?;
+    let body = http::read_body(&mut req, 64 * 1024).await?;
     let settings: AppSettings = serde_json::from_slice(&body).map_err(|e| Error::bad_request("invalid_json", format!("body: {e}")))?;
     let mode = match settings.storage_mode.as_deref() {
         None => None,
@@ -268,10 +254,10 @@ fn file_response(status: u16, view: &FileView) -> Result<Response> {
     Ok(resp)
 }
 
-async fn put_file(req: &mut Request, app: &App, app_id: &AppId, path: &FilePath) -> Result<Response> {
-    let condition = write_condition(req)?;
-    let entry_point = flag_param(req, "entry_point")?;
-    let body = http::read_body(req, app.config.max_body_bytes).await?;
+async fn put_file(mut req: Request, app: &App, app_id: &AppId, path: &FilePath) -> Result<Response> {
+    let condition = write_condition(&req)?;
+    let entry_point = flag_param(&req, "entry_point")?;
+    let body = http::read_body(&mut req, app.config.max_body_bytes).await?;
     let files = Files::new(app)?;
     let (view, created) = files.put_file(app, app_id, path, body, condition, entry_point).await?;
     file_response(if created { 201 } else { 200 }, &view)
@@ -310,9 +296,9 @@ struct BatchRequest {
     delete: Vec<String>,
 }
 
-async fn batch(req: &mut Request, app: &App, app_id: &AppId) -> Result<Response> {
-    http::require_json_content_type(req)?;
-    let body = http::read_body(req, app.config.max_body_bytes).await?;
+async fn batch(mut req: Request, app: &App, app_id: &AppId) -> Result<Response> {
+    http::require_json_content_type(&req)?;
+    let body = http::read_body(&mut req, app.config.max_body_bytes).await?;
     let parsed: BatchRequest = serde_json::from_slice(&body).map_err(|e| Error::bad_request("invalid_json", format!("batch body: {e}")))?;
     if parsed.files.len() + parsed.delete.len() > MAX_BATCH_FILES {
         return Err(Error::invalid_field("files", format!("at most {MAX_BATCH_FILES} files and deletions per batch")));
@@ -328,7 +314,7 @@ async fn batch(req: &mut Request, app: &App, app_id: &AppId) -> Result<Response>
         if !seen.insert(path.clone()) {
             return Err(Error::invalid_field(&format!("files[{i}].path"), format!("{path} appears twice")));
         }
-        let bytes = admin::decode_content(&format!("files[{i}].content"), &f.content, f.encoding.as_deref())?;
+        let bytes = maintenance::decode_content(&format!("files[{i}].content"), &f.content, f.encoding.as_deref())?;
         files.push((path, bytes, f.entry_point));
     }
     let mut deletes = Vec::with_capacity(parsed.delete.len());
@@ -372,9 +358,9 @@ struct NewVersionBody {
     environment: Option<String>,
 }
 
-async fn create_version(req: &mut Request, app: &App, app_id: &AppId) -> Result<Response> {
-    http::require_json_content_type(req)?;
-    let body = http::read_body(req, 64 * 1024).await?;
+async fn create_version(mut req: Request, app: &App, app_id: &AppId) -> Result<Response> {
+    http::require_json_content_type(&req)?;
+    let body = http::read_body(&mut req, 64 * 1024).await?;
     let parsed: NewVersionBody = if body.iter().all(u8::is_ascii_whitespace) {
         NewVersionBody::default()
     } else {

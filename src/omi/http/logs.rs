@@ -6,14 +6,18 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use worker::{Headers, Request, Response};
 
-use super::ingest::sha256_hex;
 use super::key_part;
-use super::query::{daily_range, logs_query, Params};
-use super::render::{day_series, iso, log_entry, LogEntry};
-use super::repo::OmiRepo;
 use crate::error::{Error, Result};
 use crate::http::{self, App};
+use crate::omi::query::{daily_range, logs_query, Params};
+use crate::omi::render::{day_series, iso, log_entry, LogEntry};
+use crate::omi::repo::OmiRepo;
+use crate::store::object;
 use crate::store::BlobStore;
+
+/// The largest stored memory, transcript batch or summary a read accepts (bodies are at most
+/// `MAX_BODY_BYTES`, 8 MiB by default; this leaves room for a raised limit).
+const MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -29,18 +33,14 @@ fn params(req: &Request) -> Params {
     Params::new(http::query_pairs(req))
 }
 
-/// Reads an object that the index names; its absence or a changed hash is a server fault.
+/// Reads an object that the index names, verified: missing or damaged is one error everywhere
+/// (`Error::Integrity`, 500 `integrity_error`).
 async fn stored_bytes(blobs: &BlobStore, key: &str, sha256: &str) -> Result<Vec<u8>> {
-    let blob = blobs.get(key).await?.ok_or_else(|| Error::Internal(format!("indexed object {key} is missing from R2")))?;
-    if sha256_hex(&blob.bytes) != sha256 {
-        return Err(Error::Integrity(format!("{key} does not hash to its indexed sha256")));
-    }
-    Ok(blob.bytes)
+    object::read(blobs, key, sha256, MAX_OBJECT_BYTES).await?.or_integrity(&format!("indexed object {key}"))
 }
 
 /// `GET /api/omi/logs?userId=&limit=&cursor=&from=&to=&category=&q=&include_discarded=&full=`
 pub async fn list(req: &Request, app: &App) -> Result<Response> {
-    app.require_api_token(req)?;
     let q = logs_query(&params(req))?;
     let repo = OmiRepo::new(app.meta()?);
     let (mut rows, total) = repo.logs(&q).await?;
@@ -63,7 +63,6 @@ pub async fn list(req: &Request, app: &App) -> Result<Response> {
 
 /// `GET /api/omi/logs/{uid}/{memoryId}[?version=n]`: the stored JSON, byte for byte.
 pub async fn one(req: &Request, app: &App, uid: &str, memory_id: &str) -> Result<Response> {
-    app.require_api_token(req)?;
     let (uid, memory_id) = (key_part("userId", uid)?, key_part("memoryId", memory_id)?);
     let version = params(req)
         .get("version")
@@ -86,8 +85,7 @@ pub async fn one(req: &Request, app: &App, uid: &str, memory_id: &str) -> Result
 }
 
 /// `GET /api/omi/logs/{uid}/{memoryId}/versions`
-pub async fn versions(req: &Request, app: &App, uid: &str, memory_id: &str) -> Result<Response> {
-    app.require_api_token(req)?;
+pub async fn versions(app: &App, uid: &str, memory_id: &str) -> Result<Response> {
     let (uid, memory_id) = (key_part("userId", uid)?, key_part("memoryId", memory_id)?);
     let rows = OmiRepo::new(app.meta()?).versions(&uid, &memory_id).await?;
     if rows.is_empty() {
@@ -96,26 +94,25 @@ pub async fn versions(req: &Request, app: &App, uid: &str, memory_id: &str) -> R
     let versions: Vec<Value> = rows
         .iter()
         .map(|r| {
-            json!({ "version": r["version"], "r2Key": r["r2_key"], "sha256": r["sha256"], "sizeBytes": r["size_bytes"],
-                         "receivedAt": r["received_at"].as_i64().map(iso) })
+            json!({ "version": r.version, "r2Key": r.r2_key, "sha256": r.sha256, "sizeBytes": r.size_bytes,
+                    "receivedAt": iso(r.received_at) })
         })
         .collect();
     http::ok(&json!({ "success": true, "userId": uid, "memoryId": memory_id, "versions": versions }))
 }
 
 /// `GET /api/omi/users`: mentors with counts, first and last seen.
-pub async fn users(req: &Request, app: &App) -> Result<Response> {
-    app.require_api_token(req)?;
+pub async fn users(app: &App) -> Result<Response> {
     let rows = OmiRepo::new(app.meta()?).users().await?;
     let users: Vec<Value> = rows
         .iter()
         .map(|r| {
             json!({
-                "userId": r["user_id"], "memories": r["memories"], "discarded": r["discarded"],
-                "totalDurationSeconds": r["total_duration_seconds"],
-                "minutes": (r["total_duration_seconds"].as_f64().unwrap_or(0.0) / 6.0).round() / 10.0,
-                "words": r["words"],
-                "firstSeen": r["first_seen"].as_i64().map(iso), "lastSeen": r["last_seen"].as_i64().map(iso),
+                "userId": r.user_id, "memories": r.memories, "discarded": r.discarded,
+                "totalDurationSeconds": r.total_duration_seconds,
+                "minutes": (r.total_duration_seconds / 6.0).round() / 10.0,
+                "words": r.words,
+                "firstSeen": r.first_seen.map(iso), "lastSeen": r.last_seen.map(iso),
             })
         })
         .collect();
@@ -123,34 +120,31 @@ pub async fn users(req: &Request, app: &App) -> Result<Response> {
 }
 
 /// `GET /api/omi/users/{uid}/stats`
-pub async fn stats(req: &Request, app: &App, uid: &str) -> Result<Response> {
-    app.require_api_token(req)?;
+pub async fn stats(app: &App, uid: &str) -> Result<Response> {
     let uid = key_part("userId", uid)?;
     let (t, categories) = OmiRepo::new(app.meta()?).user_stats(&uid).await?;
-    if t["memories"].as_i64().unwrap_or(0) == 0 {
+    if t.memories == 0 {
         return Err(Error::NotFound(format!("no memories for user {uid}")));
     }
-    let categories: serde_json::Map<String, Value> =
-        categories.iter().filter_map(|c| Some((c["category"].as_str()?.to_string(), c["memories"].clone()))).collect();
+    let categories: serde_json::Map<String, Value> = categories.iter().map(|c| (c.category.clone(), json!(c.memories))).collect();
     http::ok(&json!({
         "success": true,
         "userId": uid,
         "stats": {
-            "memories": t["memories"], "discarded": t["discarded"],
-            "totalDurationSeconds": t["total_duration_seconds"],
-            "totalMinutes": (t["total_duration_seconds"].as_f64().unwrap_or(0.0) / 6.0).round() / 10.0,
-            "words": t["words"], "segments": t["segments"],
+            "memories": t.memories, "discarded": t.discarded.unwrap_or(0),
+            "totalDurationSeconds": t.total_duration_seconds,
+            "totalMinutes": (t.total_duration_seconds / 6.0).round() / 10.0,
+            "words": t.words, "segments": t.segments,
             "categories": categories,
-            "actionItems": { "total": t["action_items_total"], "completed": t["action_items_completed"] },
-            "activeDays": t["active_days"],
-            "first": t["first"].as_i64().map(iso), "last": t["last"].as_i64().map(iso),
+            "actionItems": { "total": t.action_items_total, "completed": t.action_items_completed },
+            "activeDays": t.active_days,
+            "first": t.first.map(iso), "last": t.last.map(iso),
         }
     }))
 }
 
 /// `GET /api/omi/analytics/daily?from=&to=&userId=`
 pub async fn daily(req: &Request, app: &App) -> Result<Response> {
-    app.require_api_token(req)?;
     let p = params(req);
     let uid = p.user_id("userId")?;
     let (from, to) = daily_range(&p, app.now_ms)?;
@@ -161,15 +155,14 @@ pub async fn daily(req: &Request, app: &App) -> Result<Response> {
 }
 
 /// `GET /api/omi/transcripts/{uid}`: a mentor's real-time sessions.
-pub async fn transcript_sessions(req: &Request, app: &App, uid: &str) -> Result<Response> {
-    app.require_api_token(req)?;
+pub async fn transcript_sessions(app: &App, uid: &str) -> Result<Response> {
     let uid = key_part("userId", uid)?;
     let rows = OmiRepo::new(app.meta()?).transcript_sessions(&uid).await?;
     let sessions: Vec<Value> = rows
         .iter()
         .map(|r| {
-            json!({ "sessionId": r["session_id"], "batches": r["batches"], "segments": r["segments"],
-                         "first": r["first"].as_i64().map(iso), "last": r["last"].as_i64().map(iso) })
+            json!({ "sessionId": r.session_id, "batches": r.batches, "segments": r.segments,
+                    "first": r.first.map(iso), "last": r.last.map(iso) })
         })
         .collect();
     http::ok(&json!({ "success": true, "userId": uid, "sessions": sessions }))
@@ -177,20 +170,17 @@ pub async fn transcript_sessions(req: &Request, app: &App, uid: &str) -> Result<
 
 /// `GET /api/omi/transcripts/{uid}/{session}`: every batch of a session as one transcript,
 /// in arrival order.
-pub async fn transcript(req: &Request, app: &App, uid: &str, session: &str) -> Result<Response> {
-    app.require_api_token(req)?;
+pub async fn transcript(app: &App, uid: &str, session: &str) -> Result<Response> {
     let (uid, session) = (key_part("userId", uid)?, key_part("sessionId", session)?);
     let rows = OmiRepo::new(app.meta()?).transcript_batches(&uid, &session).await?;
     if rows.is_empty() {
         return Err(Error::NotFound(format!("no transcript session {session} for user {uid}")));
     }
     let blobs = app.blobs()?;
-    let keys: Vec<String> = rows.iter().filter_map(|r| r["r2_key"].as_str().map(str::to_string)).collect();
-    let bodies = join_all(keys.iter().map(|k| blobs.get(k))).await;
+    let bodies = join_all(rows.iter().map(|r| stored_bytes(&blobs, &r.r2_key, &r.sha256))).await;
     let mut segments = Vec::new();
     for body in bodies {
-        let blob = body?.ok_or_else(|| Error::Internal("indexed transcript batch missing from R2".into()))?;
-        let value: Value = serde_json::from_slice(&blob.bytes)?;
+        let value: Value = serde_json::from_slice(&body?)?;
         let batch = match value {
             Value::Array(a) => a,
             Value::Object(mut o) => match o.remove("segments") {
@@ -214,16 +204,15 @@ pub async fn transcript(req: &Request, app: &App, uid: &str, session: &str) -> R
 }
 
 /// `GET /api/omi/day-summaries/{uid}/{yyyy-mm-dd}`: the stored day summary, as Omi sent it.
-pub async fn day_summary(req: &Request, app: &App, uid: &str, date: &str) -> Result<Response> {
-    app.require_api_token(req)?;
+pub async fn day_summary(app: &App, uid: &str, date: &str) -> Result<Response> {
     let uid = key_part("userId", uid)?;
     chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| Error::invalid_field("date", "must be YYYY-MM-DD"))?;
     let row = OmiRepo::new(app.meta()?)
         .day_summary(&uid, date)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no day summary for user {uid} on {date}")))?;
-    let blob = app.blobs()?.get(&row.r2_key).await?.ok_or_else(|| Error::Internal("indexed day summary missing from R2".into()))?;
+    let bytes = stored_bytes(&app.blobs()?, &row.r2_key, &row.sha256).await?;
     let headers = Headers::new();
     headers.set("Content-Type", "application/json; charset=utf-8")?;
-    Ok(Response::from_bytes(blob.bytes)?.with_headers(headers))
+    Ok(Response::from_bytes(bytes)?.with_headers(headers))
 }

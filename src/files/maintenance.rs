@@ -1,12 +1,11 @@
-//! Storage administration: moving inline content to R2 (and back), collecting unreferenced
-//! R2 objects, the storage report, and importing an app from the old schema.
+//! Storage maintenance: moving inline content to R2 (and back), the storage report, and
+//! importing an app from the old schema. (Unreferenced objects are the storage core's GC's.)
 //!
 //! Every operation is bounded per call and resumable: it works from what D1 says is left to
 //! do, so a call that dies half-way is finished by the next one, and a finished job is a no-op.
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::http::App;
 use serde::{Deserialize, Serialize};
 
 use super::content::{self, FileType};
@@ -14,12 +13,14 @@ use super::manifest::{self, Action, FileState, Manifest};
 use super::path::{AppId, FilePath};
 use super::repo::{self, Holder, MovableRow, NewFile, NewVersion};
 use super::report::{self, Facts, TierCount, Tiers};
-use super::service::Files;
+use super::service::{content_object, Files};
 use super::tier::{Location, Policy};
-use super::{blob_key, policy_for, snapshot_key};
+use super::{policy_for, snapshot_key};
 use crate::config::{Config, StorageMode};
 use crate::error::{Error, Result};
-use crate::store::{BlobStore, MetaStore, PutOutcome};
+use crate::store::commit::{self, Guard, Reference};
+use crate::store::object::{self, NewObject, Read, Written};
+use crate::store::{Kind, MetaStore, Statement};
 
 // ---------------------------------------------------------------------------------------------
 // Migration
@@ -130,34 +131,45 @@ async fn move_row(files: &Files, holder: Holder, row: &MovableRow, current: Loca
     if content::sha256_hex(inline) != row.sha256 {
         return Err(Error::Integrity(format!("inline content does not hash to {}", row.sha256)));
     }
-    let key = blob_key(&row.app_id, &row.sha256);
     let path = FilePath::parse(&row.path)?;
     let content_type = content::content_type_for(&path, FileType::of(inline));
-    let (blob, outcome, stored, meta) = files.put_blob(&row.app_id, &row.sha256, inline, content_type).await?;
+    let (blob_object, blob) = content_object(&row.app_id, inline, content_type);
+    let key = blob_object.key.clone();
+    let put_started = files.store.request().now();
+    let written = object::put(&files.blobs, &blob_object).await?;
     // Verify the R2 copy by reading it back; an existing object at the key that is damaged is
     // replaced with our checked bytes (safe: the key is the content's hash).
-    if let Err(problem) = files.read_verified(&key, &row.sha256, row.size_bytes).await? {
-        if outcome == PutOutcome::Created {
+    if let Some(problem) = problem_of(files.read_verified(&key, &row.sha256, row.size_bytes).await?) {
+        if written == Written::Created {
             return Err(Error::Integrity(format!("R2 copy {key} {problem} right after writing it")));
         }
         worker::console_warn!("r2d1 migrate: existing {key} {problem}; rewriting it");
-        files.blobs.put(&key, stored, meta).await?;
-        if let Err(problem) = files.read_verified(&key, &row.sha256, row.size_bytes).await? {
+        object::put(&files.blobs, &blob_object.clone().replacing()).await?;
+        if let Some(problem) = problem_of(files.read_verified(&key, &row.sha256, row.size_bytes).await?) {
             return Err(Error::Integrity(format!("R2 copy {key} {problem} after rewriting it")));
         }
     }
+    files.store.request().trip("files.after_put")?;
+    // Both steps reference the object: each batch is fenced against the GC, which may have
+    // condemned an existing (deduplicated) object before our rows pointed at it.
+    let refs = [Reference::of(&blob_object)];
     if current == Location::Database {
-        repo::commit(&files.meta, vec![repo::record_blob(&blob, now_ms), repo::mark_hybrid(holder, row, &key)]).await?;
+        let stmts = vec![repo::record_blob(&blob, now_ms), repo::mark_hybrid(holder, row, &key)];
+        commit::commit(&files.store, &refs, put_started, Guard::Revive, stmts).await?;
     }
     if target == Location::R2 {
-        // The object was checked above; if it was an existing one, GC may have judged it
-        // unreferenced before our rows pointed at it. Check again before dropping the D1 copy.
-        if outcome == PutOutcome::AlreadyExists && files.blobs.head(&key).await?.is_none() {
-            return Err(Error::Integrity(format!("R2 copy {key} vanished during the move; the next run retries")));
-        }
-        repo::commit(&files.meta, vec![repo::record_blob(&blob, now_ms), repo::clear_inline(holder, row, &key)]).await?;
+        let stmts = vec![repo::record_blob(&blob, now_ms), repo::clear_inline(holder, row, &key)];
+        commit::commit(&files.store, &refs, put_started, Guard::Revive, stmts).await?;
     }
     Ok(())
+}
+
+fn problem_of(read: Read) -> Option<String> {
+    match read {
+        Read::Ok(_) => None,
+        Read::Missing => Some("is missing".into()),
+        Read::Corrupt(why) => Some(why),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -184,11 +196,14 @@ pub async fn rollback(files: &Files, app: Option<&AppId>, batch: u32) -> Result<
             let key = row.r2_key.clone().unwrap_or_default();
             let inline = match row.content.clone().filter(|c| content::sha256_hex(c) == row.sha256) {
                 Some(c) => Ok(c),
-                None => files.read_verified(&key, &row.sha256, row.size_bytes).await?,
+                None => match files.read_verified(&key, &row.sha256, row.size_bytes).await? {
+                    Read::Ok(bytes) => Ok(bytes),
+                    other => Err(problem_of(other).unwrap_or_default()),
+                },
             };
             match inline {
                 Ok(bytes) => {
-                    repo::commit(&files.meta, vec![repo::make_inline(holder, &row, bytes)]).await?;
+                    files.meta.batch(vec![repo::make_inline(holder, &row, bytes)]).await?;
                     out.restored_inline += 1;
                 }
                 Err(problem) => {
@@ -208,110 +223,11 @@ pub async fn rollback(files: &Files, app: Option<&AppId>, batch: u32) -> Result<
 }
 
 // ---------------------------------------------------------------------------------------------
-// Garbage collection
-
-/// Pages of 1,000 keys one GC call lists at most (bounded CPU and subrequests per call).
-const GC_MAX_PAGES: usize = 50;
-pub const GC_DEFAULT_GRACE_HOURS: f64 = 24.0;
-
-#[derive(Debug, Serialize)]
-pub struct GcReport {
-    pub scanned: usize,
-    pub deleted: Vec<String>,
-    pub kept_referenced: usize,
-    pub kept_in_grace: usize,
-    /// Keys D1 points at that are not in R2 (only when the whole bucket was listed).
-    pub missing: Vec<String>,
-    /// False when the listing stopped at the per-call limit; call again with `cursor`.
-    pub complete: bool,
-    pub cursor: Option<String>,
-}
-
-/// Deletes content objects and manifests under `apps/` that no D1 row references and that are
-/// older than the grace period, so an upload whose D1 write is still in flight is never
-/// collected. Then reports D1 references whose object is missing.
-pub async fn gc(blobs: &BlobStore, meta: &MetaStore, now_ms: i64, grace_hours: f64, cursor: Option<String>) -> Result<GcReport> {
-    let cutoff = now_ms as f64 - grace_hours * 3_600_000.0;
-    let started_at_beginning = cursor.is_none();
-    let mut out =
-        GcReport { scanned: 0, deleted: vec![], kept_referenced: 0, kept_in_grace: 0, missing: vec![], complete: false, cursor: None };
-    let mut listed: HashSet<String> = HashSet::new();
-    let mut cursor = cursor;
-    for _ in 0..GC_MAX_PAGES {
-        let page = blobs.list_page("apps/", cursor.take(), 1000).await?;
-        out.scanned += page.objects.len();
-        let mut old = Vec::new();
-        for o in &page.objects {
-            listed.insert(o.key.clone());
-            if !is_managed_key(&o.key) {
-                continue;
-            }
-            if o.uploaded_ms < cutoff {
-                old.push(o.key.clone());
-            } else {
-                out.kept_in_grace += 1;
-            }
-        }
-        let referenced = repo::referenced_keys(meta, &old).await?;
-        let garbage: Vec<String> = old.into_iter().filter(|k| !referenced.contains(k)).collect();
-        out.kept_referenced += referenced.len();
-        if !garbage.is_empty() {
-            blobs.delete_many(garbage.clone()).await?;
-            repo::commit(meta, repo::forget_blobs(&garbage)).await?;
-            out.deleted.extend(garbage);
-        }
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => {
-                out.complete = true;
-                break;
-            }
-        }
-    }
-    out.cursor = cursor;
-    if out.complete && started_at_beginning {
-        let mut after = String::new();
-        loop {
-            let keys = repo::all_referenced_keys(meta, &after, 1000).await?;
-            let Some(last) = keys.last().cloned() else { break };
-            out.missing.extend(keys.into_iter().filter(|k| !listed.contains(k)));
-            after = last;
-        }
-        for key in &out.missing {
-            worker::console_error!("r2d1 gc: D1 references {key}, which is not in R2");
-        }
-    }
-    Ok(out)
-}
-
-/// Only objects this module writes are collected; anything else under `apps/` is left alone.
-fn is_managed_key(key: &str) -> bool {
-    let parts: Vec<&str> = key.split('/').collect();
-    match parts.as_slice() {
-        ["apps", _, "blobs", sha] => content::is_sha256_hex(sha),
-        ["apps", _, "snapshots", name] => name.strip_suffix(".json").is_some_and(|n| n.parse::<u64>().is_ok()),
-        _ => false,
-    }
-}
-
-/// The grace period of the cron pass: `GC_GRACE_HOURS` if set to a number of hours, else 24.
-pub fn grace_hours_from(var: Option<String>) -> f64 {
-    var.and_then(|v| v.trim().parse::<f64>().ok()).filter(|h| h.is_finite() && *h >= 0.0).unwrap_or(GC_DEFAULT_GRACE_HOURS)
-}
-
-/// The cron trigger's GC pass (the first pages of the bucket; a large bucket is covered by the
-/// admin endpoint's `cursor`).
-pub async fn scheduled_gc(app: &App) -> Result<GcReport> {
-    let grace = grace_hours_from(app.env.var("GC_GRACE_HOURS").ok().map(|v| v.to_string()));
-    gc(&app.blobs()?, &app.meta()?, app.now_ms, grace, None).await
-}
-
-// ---------------------------------------------------------------------------------------------
 // Report
 
 pub async fn report(meta: &MetaStore, config: &Config, app: Option<&AppId>) -> Result<report::Report> {
     let app_filter = app.map(AppId::as_str);
-    let (files, lines, blobs) = repo::report_rows(meta, app_filter).await?;
+    let repo::ReportRows { files, lines, blobs } = repo::report_rows(meta, app_filter).await?;
     let tiers = |rows: &[repo::TierRow]| {
         let mut t = Tiers::default();
         for r in rows {
@@ -453,6 +369,7 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
     let existing: BTreeMap<String, String> =
         repo::list_files(&files.meta, app_id.as_str()).await?.into_iter().map(|f| (f.path, f.sha256)).collect();
     let mut stmts = vec![repo::touch_app(app_id.as_str(), now_ms)];
+    let mut objects: Vec<NewObject> = Vec::new();
     let mut prepared_any = false;
     for (i, f) in req.app_files.iter().enumerate() {
         let path = FilePath::parse(&f.path)?;
@@ -461,16 +378,17 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
             out.files_unchanged += 1;
             continue;
         }
-        let p = files.prepare(&app_id, &path, bytes, truthy(&f.is_entry_point), &inline_policy).await?;
+        let p = files.prepare(&app_id, &path, bytes, truthy(&f.is_entry_point), &inline_policy);
         if let Some(b) = &p.blob {
             stmts.push(repo::record_blob(b, now_ms));
         }
         stmts.push(repo::write_file(app_id.as_str(), &p.file, &repo::WriteCondition::Any, now_ms));
+        objects.extend(p.object);
         out.files_written += 1;
         prepared_any = true;
     }
     if prepared_any || repo::app(&files.meta, app_id.as_str()).await?.is_none() {
-        repo::commit(&files.meta, stmts).await?;
+        commit::write_and_commit(&files.store, &objects.iter().collect::<Vec<_>>(), &[], "files.after_put", stmts).await?;
     }
 
     // Versions in number order, each compared with the one before for its actions.
@@ -480,15 +398,17 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
     let mut previous: Vec<FileState> = Vec::new();
     for v in versions {
         let mut new_files = Vec::new();
-        let mut stmts = Vec::new();
+        let mut stmts: Vec<Statement> = Vec::new();
+        let mut objects: Vec<NewObject> = Vec::new();
         for (i, f) in v.files.iter().enumerate() {
             let path = FilePath::parse(&f.path)?;
             let bytes =
                 decode_content(&format!("app_versions[{}].files[{i}].content", v.version_number), &f.content, f.encoding.as_deref())?;
-            let p = files.prepare(&app_id, &path, bytes, truthy(&f.is_entry_point), &inline_policy).await?;
+            let p = files.prepare(&app_id, &path, bytes, truthy(&f.is_entry_point), &inline_policy);
             if let Some(b) = &p.blob {
                 stmts.push(repo::record_blob(b, now_ms));
             }
+            objects.extend(p.object);
             new_files.push(p.file);
         }
         let states: Vec<FileState> =
@@ -518,15 +438,10 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
         let (snapshot, inline) = if Manifest::fits_inline(&bytes) {
             (None, Some(String::from_utf8(bytes.clone()).expect("JSON is UTF-8")))
         } else {
-            let key = snapshot_key(&app_id, v.version_number);
-            let meta = crate::store::BlobMeta {
-                content_type: Some("application/json".into()),
-                sha256: Some(content::sha256_raw(&bytes)),
-                ..Default::default()
-            };
-            // The version does not exist in D1 (checked above), so whatever is at the key is a
-            // leftover of a failed attempt and may be replaced.
-            files.blobs.put(&key, bytes.clone(), meta).await?;
+            // Written in the object convention, so its hash metadata is there for the
+            // consistency check; the key names the manifest's hash (see `snapshot_key`).
+            let key = snapshot_key(&app_id, v.version_number, &content::sha256_hex(&bytes));
+            objects.push(NewObject::plain(Kind::Snapshot, key.clone(), bytes.clone(), "application/json"));
             (Some(key), None)
         };
         let row = NewVersion {
@@ -562,7 +477,7 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
                 }
             }
         }
-        repo::commit(&files.meta, stmts).await?;
+        commit::write_and_commit(&files.store, &objects.iter().collect::<Vec<_>>(), &[], "files.after_put", stmts).await?;
         out.versions_created.push(v.version_number);
     }
     Ok(out)
@@ -571,23 +486,6 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_our_key_shapes_are_collected() {
-        assert!(is_managed_key(&format!("apps/a/blobs/{}", "a".repeat(64))));
-        assert!(is_managed_key("apps/a/snapshots/12.json"));
-        assert!(!is_managed_key("apps/a/blobs/not-a-hash"));
-        assert!(!is_managed_key("apps/a/other/x"));
-        assert!(!is_managed_key("omi/logs/x"));
-    }
-
-    #[test]
-    fn cron_grace_defaults_to_a_day() {
-        assert_eq!(grace_hours_from(None), 24.0);
-        assert_eq!(grace_hours_from(Some("0".into())), 0.0);
-        assert_eq!(grace_hours_from(Some("-3".into())), 24.0);
-        assert_eq!(grace_hours_from(Some("soon".into())), 24.0);
-    }
 
     #[test]
     fn old_schema_values_are_read_leniently() {

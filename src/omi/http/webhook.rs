@@ -1,20 +1,21 @@
 //! The endpoints Omi calls: memory created, real-time transcript, day summary, setup check.
 
-use std::collections::HashMap;
-
 use serde_json::json;
 use worker::{Request, Response};
 
-use super::ingest::{sha256_hex, store_memory, Incoming};
-use super::keys::{check_key_part, day_summary_key, transcript_key};
-use super::payload::{memory_from_value, parse_json, parse_time, transcript_batch_from_value};
-use super::render;
-use super::repo::OmiRepo;
-use super::signature;
 use crate::auth;
 use crate::error::{Error, Result};
 use crate::http::{self, App};
-use crate::store::{limiter, BlobMeta};
+use crate::omi::ingest::{store_memory, Incoming};
+use crate::omi::keys::{check_key_part, day_summary_key, transcript_key};
+use crate::omi::payload::{memory_from_value, parse_json, parse_time, transcript_batch_from_value};
+use crate::omi::render;
+use crate::omi::repo::{self, DaySummaryRow, OmiRepo};
+use crate::omi::signature;
+use crate::store::commit::write_and_commit;
+use crate::store::digest::sha256_hex;
+use crate::store::object::{NewObject, Written};
+use crate::store::{limiter, Kind};
 
 /// The `uid` Omi appends to the webhook URL.
 fn uid_param(req: &Request) -> Result<String> {
@@ -23,9 +24,10 @@ fn uid_param(req: &Request) -> Result<String> {
     Ok(uid)
 }
 
-/// Token mode: `?token=` or `Authorization: Bearer`, checked before the body is read.
-/// Signature mode is checked on the body (see [`check_signature`]).
-fn check_token(app: &App, req: &Request) -> Result<()> {
+/// The webhooks' access rule (checked by the router): token mode, `?token=` or
+/// `Authorization: Bearer`, before the body is read. Signature mode is checked on the body by
+/// the handler (see [`check_signature`]).
+pub fn check_token(app: &App, req: &Request) -> Result<()> {
     if app.config.omi_signing_secret.is_some() {
         return Ok(());
     }
@@ -49,10 +51,10 @@ fn check_signature(app: &App, req: &Request, uid: &str, body: &[u8]) -> Result<(
     signature::verify(secret.expose(), &header, uid, body, app.now_ms.div_euclid(1000)).map_err(|e| Error::Unauthorized(e.to_string()))
 }
 
-/// Authenticates and reads a webhook body: uid, token, content type, size, signature.
+/// Reads a webhook body: uid, content type, size, signature (the token was checked by the
+/// router).
 async fn read_webhook(req: &mut Request, app: &App) -> Result<(String, Vec<u8>)> {
     let uid = uid_param(req)?;
-    check_token(app, req)?;
     http::require_json_content_type(req)?;
     let body = http::read_body(req, app.config.max_body_bytes).await?;
     check_signature(app, req, &uid, &body)?;
@@ -86,14 +88,14 @@ pub async fn memory(mut req: Request, app: &App) -> Result<Response> {
     let memory = memory_from_value(&parse_json(&body)?)?;
     let delivery_id = delivery_id(&req)?;
     let repo = OmiRepo::new(app.meta()?);
-    let blobs = app.blobs()?;
+    let store = app.store()?;
     let memory_id = memory.id.clone();
     let event = json!({
         "type": "memory", "userId": uid, "memoryId": memory_id, "title": memory.title, "emoji": memory.emoji,
         "category": memory.category, "discarded": memory.discarded, "createdAt": render::iso(memory.created_ms),
     });
     let stored = store_memory(
-        &blobs,
+        &store,
         &repo,
         app.config.write_daily_copy,
         Incoming { uid: uid.clone(), body, memory, received_ms: app.now_ms, delivery_id, kind: "memory_created" },
@@ -135,34 +137,34 @@ pub async fn transcript(mut req: Request, app: &App) -> Result<Response> {
     };
     let sha = sha256_hex(&body);
     let key = transcript_key(&uid, &session, app.now_ms, &sha);
-    let repo = OmiRepo::new(app.meta()?);
-    let blobs = app.blobs()?;
-    blobs
-        .put_create_only(
-            &key,
-            body,
-            BlobMeta {
-                content_type: Some("application/json".into()),
-                custom: HashMap::from([
-                    ("userId".to_string(), uid.clone()),
-                    ("sessionId".to_string(), session.clone()),
-                    ("type".to_string(), "transcript".to_string()),
-                    ("sha256".to_string(), sha.clone()),
-                ]),
-                ..Default::default()
-            },
-        )
-        .await?;
-    let fresh = repo.record_transcript_batch(&uid, &session, app.now_ms, &sha, &key, batch.segments.len()).await?;
-    if !fresh {
-        blobs.delete_many(vec![key.clone()]).await?;
+    let segments = batch.segments.len();
+    let object = NewObject::plain(Kind::Transcript, key.clone(), body, "application/json")
+        .with("userId", uid.clone())
+        .with("sessionId", session.clone())
+        .with("type", "transcript");
+    let store = app.store()?;
+    let stmts = vec![
+        repo::record_transcript_batch(&uid, &session, app.now_ms, &sha, &key, segments),
+        repo::transcript_batch_key(&uid, &session, &sha),
+    ];
+    let (written, rows) = write_and_commit(&store, &[&object], &[], "omi.after_put", stmts).await?;
+    let recorded = rows.get(1).map(|r| r.rows::<repo::KeyRow>()).transpose()?.and_then(|r| r.into_iter().next()).map(|r| r.r2_key);
+    let created = written.first() == Some(&Written::Created);
+    // Stored by this call if its batch inserted the row, or if reconciliation adopted the
+    // object this call created meanwhile.
+    let fresh = rows.first().map(|r| r.info().changes).unwrap_or(0) > 0 || (created && recorded.as_deref() == Some(key.as_str()));
+    if !fresh && created && recorded.as_deref() != Some(key.as_str()) {
+        // The same batch is already recorded under another key; this call created this object
+        // and nothing references it. (An identical batch in the same millisecond shares the
+        // key: its put found the object already there, and it must not delete it.)
+        store.blobs.delete_many(vec![key.clone()]).await?;
     }
     http::ok(&json!({
         "success": true,
         "message": if fresh { "Transcript stored" } else { "Transcript batch already stored" },
         "user_id": uid,
         "session_id": session,
-        "segments": batch.segments.len(),
+        "segments": segments,
         "duplicate": !fresh,
     }))
 }
@@ -192,26 +194,24 @@ pub async fn day_summary(mut req: Request, app: &App) -> Result<Response> {
         }
     };
     let sha = sha256_hex(&body);
-    let key = day_summary_key(&uid, &date);
-    let blobs = app.blobs()?;
-    // One summary per user per day: a re-send replaces it (last writer wins, by design).
-    blobs
-        .put(
-            &key,
-            body,
-            BlobMeta {
-                content_type: Some("application/json".into()),
-                custom: HashMap::from([
-                    ("userId".to_string(), uid.clone()),
-                    ("type".to_string(), "day_summary".to_string()),
-                    ("sha256".to_string(), sha.clone()),
-                ]),
-                ..Default::default()
-            },
-        )
-        .await?;
-    OmiRepo::new(app.meta()?).record_day_summary(&uid, &date, &key, &sha, app.now_ms).await?;
-    http::ok(&json!({ "success": true, "message": "Day summary stored", "user_id": uid, "date": date, "storage": { "r2Key": key } }))
+    // Each delivery its own key; the row moves to the newest and the replaced object is
+    // condemned in the same batch (never overwritten in place, where a reader could see bytes
+    // that disagree with the row).
+    let key = day_summary_key(&uid, &date, app.now_ms, &sha);
+    let object =
+        NewObject::plain(Kind::DaySummary, key.clone(), body, "application/json").with("userId", uid.clone()).with("type", "day_summary");
+    let store = app.store()?;
+    let stmts = repo::record_day_summary(&uid, &date, &key, &sha, app.now_ms, store.request().now());
+    let (written, rows) = write_and_commit(&store, &[&object], &[], "omi.after_put", stmts).await?;
+    let current = rows.last().map(|r| r.rows::<DaySummaryRow>()).transpose()?.and_then(|r| r.into_iter().next());
+    let current_key = current.map(|c| c.r2_key).unwrap_or_default();
+    if current_key != key && written.first() == Some(&Written::Created) {
+        // A newer summary of that day was already stored: ours arrived late and loses.
+        store.blobs.delete_many(vec![key.clone()]).await?;
+    }
+    http::ok(
+        &json!({ "success": true, "message": "Day summary stored", "user_id": uid, "date": date, "storage": { "r2Key": current_key } }),
+    )
 }
 
 /// `GET /api/omi/setup?uid=`: Omi's setup check. Setup is complete once this mentor's device

@@ -1,0 +1,40 @@
+//! HTTP for the Omi workload (`/api/omi/…`): the routes, each with its access rule, and thin
+//! handlers that parse the request, call the domain (`ingest`, `maintenance`, the repo) and
+//! render JSON.
+
+pub mod export;
+pub mod logs;
+pub mod maintenance;
+pub mod webhook;
+
+use crate::error::{Error, Result};
+use crate::routes::{route, Route};
+
+pub static ROUTES: &[Route] = &[
+    route!(Post "/api/omi/memory", Webhook, |req, app, _p| webhook::memory(req, app).await),
+    route!(Post "/api/omi/conversation", Webhook, |req, app, _p| webhook::memory(req, app).await),
+    route!(Post "/api/omi/transcript", Webhook, |req, app, _p| webhook::transcript(req, app).await),
+    route!(Post "/api/omi/webhook", Webhook, |req, app, _p| webhook::transcript(req, app).await),
+    route!(Post "/api/omi/day-summary", Webhook, |req, app, _p| webhook::day_summary(req, app).await),
+    route!(Get "/api/omi/setup", Open, |req, app, _p| webhook::setup(&req, app).await),
+    route!(Get "/api/omi/logs", ApiToken, |req, app, _p| logs::list(&req, app).await),
+    route!(Get "/api/omi/logs/{uid}/{memoryId}", ApiToken, |req, app, p| logs::one(&req, app, p.get("uid"), p.get("memoryId")).await),
+    route!(Get "/api/omi/logs/{uid}/{memoryId}/versions", ApiToken, |_req, app, p| logs::versions(app, p.get("uid"), p.get("memoryId")).await),
+    route!(Get "/api/omi/users", ApiToken, |_req, app, _p| logs::users(app).await),
+    route!(Get "/api/omi/users/{uid}/stats", ApiToken, |_req, app, p| logs::stats(app, p.get("uid")).await),
+    route!(Delete "/api/omi/users/{uid}", ApiToken, |_req, app, p| maintenance::delete_user(app, p.get("uid")).await),
+    route!(Get "/api/omi/analytics/daily", ApiToken, |req, app, _p| logs::daily(&req, app).await),
+    route!(Get "/api/omi/transcripts/{uid}", ApiToken, |_req, app, p| logs::transcript_sessions(app, p.get("uid")).await),
+    route!(Get "/api/omi/transcripts/{uid}/{sessionId}", ApiToken, |_req, app, p| logs::transcript(app, p.get("uid"), p.get("sessionId")).await),
+    route!(Get "/api/omi/day-summaries/{uid}/{date}", ApiToken, |_req, app, p| logs::day_summary(app, p.get("uid"), p.get("date")).await),
+    route!(Get "/api/omi/export", ApiToken, |req, app, _p| export::export(&req, app).await),
+    route!(Post "/api/omi/import", ApiToken, |req, app, _p| maintenance::import(req, app).await),
+    route!(Post "/api/omi/reindex", ApiToken, |req, app, _p| maintenance::reindex(&req, app).await),
+    route!(Post "/api/omi/reconcile", ApiToken, |req, app, _p| maintenance::reconcile(&req, app).await),
+];
+
+/// A path segment that names a mentor or memory, validated like the webhook's `uid`.
+fn key_part(field: &str, raw: &str) -> Result<String> {
+    super::keys::check_key_part(raw).map_err(|why| Error::invalid_field(field, why))?;
+    Ok(raw.to_string())
+}

@@ -1,0 +1,423 @@
+//! Omi maintenance, shared by the HTTP handlers and the jobs: importing legacy logs,
+//! reconciling objects the index does not know, deleting a mentor, retention and rollups.
+//! Deleting goes through the storage core's GC: rows first, with condemned marks in the same
+//! batch, then a sweep; a failed R2 delete is finished by the next sweep.
+
+use std::collections::{BTreeSet, HashSet};
+
+use futures_util::{stream, StreamExt};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::ingest::{index_existing, store_memory, Adopted, Incoming};
+use super::keys::{self, check_key_part, parse_day_summary_key, parse_memory_key, parse_transcript_key};
+use super::payload::{memory_from_value, transcript_batch_from_value, unwrap_legacy};
+use super::render::{day, day_series, iso};
+use super::repo::{self, OmiRepo};
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::store::commit::{self, Guard, Reference};
+use crate::store::digest::sha256_hex;
+use crate::store::gc;
+use crate::store::object::{self, NewObject, Read};
+use crate::store::{Kind, Store};
+
+/// How many records an import works on at once (D1 and R2 calls overlap; more buys little on
+/// one isolate and risks the subrequest limit).
+const IMPORT_CONCURRENCY: usize = 6;
+pub const MAX_IMPORT_LINES: usize = 1000;
+/// Objects younger than this may belong to a delivery still in flight: reconciliation leaves
+/// them for the next run (`?grace_seconds=` overrides it on the routes).
+pub const RECONCILE_GRACE_MS: i64 = 60_000;
+const DAY_MS: i64 = 86_400_000;
+const MAX_USER_ROLLUPS: usize = 200;
+
+// ---------------------------------------------------------------------------------------------
+// Import
+
+#[derive(Debug, Serialize)]
+pub struct ImportReport {
+    pub success: bool,
+    pub imported: usize,
+    pub duplicates: usize,
+    pub failed: usize,
+    pub errors: Vec<Value>,
+}
+
+/// NDJSON of legacy records, each a bare Omi memory (with a `uid`) or the old app's
+/// `{memory, processed, analytics, webhook_received_at}` wrapper. Idempotent like the webhook.
+pub async fn import(app: &App, default_uid: Option<&str>, lines: Vec<(usize, &str)>) -> Result<ImportReport> {
+    let repo = OmiRepo::new(app.meta()?);
+    let store = app.store()?;
+    let (repo, store) = (&repo, &store);
+    let results: Vec<(usize, Result<bool>)> = stream::iter(lines)
+        .map(|(n, line)| async move { (n, import_line(app, store, repo, default_uid, line).await) })
+        .buffer_unordered(IMPORT_CONCURRENCY)
+        .collect()
+        .await;
+    let (mut imported, mut duplicates, mut errors) = (0, 0, Vec::new());
+    for (n, r) in results {
+        match r {
+            Ok(false) => imported += 1,
+            Ok(true) => duplicates += 1,
+            // A storage failure fails the request, so the client retries the whole batch
+            // (idempotent); bad records are reported and skipped.
+            Err(e) if e.status() >= 500 => return Err(e),
+            Err(e) => errors.push(json!({ "line": n, "code": e.code(), "message": e.to_string() })),
+        }
+    }
+    errors.sort_by_key(|e| e["line"].as_u64());
+    Ok(ImportReport { success: errors.is_empty(), imported, duplicates, failed: errors.len(), errors })
+}
+
+/// Stores one legacy record; `Ok(true)` when it was already stored.
+async fn import_line(app: &App, store: &Store, repo: &OmiRepo, default_uid: Option<&str>, line: &str) -> Result<bool> {
+    let value: Value = serde_json::from_str(line).map_err(|e| Error::bad_request("invalid_json", format!("not valid JSON: {e}")))?;
+    let record = unwrap_legacy(value)?;
+    let uid = record
+        .uid
+        .as_deref()
+        .or(default_uid)
+        .ok_or_else(|| Error::bad_request("missing_field", "uid: the record has none and no ?uid= was given"))?;
+    check_key_part(uid).map_err(|why| Error::invalid_field("uid", why))?;
+    let memory = memory_from_value(&record.memory)?;
+    let body = serde_json::to_vec(&record.memory)?;
+    let received_ms = record.received_ms.unwrap_or(memory.created_ms);
+    let stored = store_memory(
+        store,
+        repo,
+        app.config.write_daily_copy,
+        Incoming { uid: uid.to_string(), body, memory, received_ms, delivery_id: None, kind: "import" },
+        async { Ok(()) },
+    )
+    .await?;
+    Ok(stored.duplicate)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconciliation
+
+#[derive(Default, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileReport {
+    pub success: bool,
+    pub scanned: usize,
+    pub indexed: usize,
+    pub already_indexed: usize,
+    /// The old app's duplicates of indexed content (not ours: left alone, only counted).
+    pub duplicates: usize,
+    /// Our own leftovers of failed deliveries whose retry stored the same content: condemned
+    /// and swept.
+    pub removed_orphans: usize,
+    pub skipped_recent: usize,
+    /// Objects the GC has marked: never re-indexed.
+    pub skipped_marked: usize,
+    pub errors: Vec<Value>,
+    pub next_cursor: Option<String>,
+    pub done: bool,
+}
+
+/// The prefixes reconciliation walks, in cursor order.
+const RECONCILED: [Kind; 3] = [Kind::Memory, Kind::Transcript, Kind::DaySummary];
+
+/// Reconciles one page of `kind` objects from `cursor` (an R2 cursor): indexes objects the
+/// index does not know, or condemns our own leftovers whose content is indexed elsewhere.
+pub async fn reconcile_page(app: &App, kind: Kind, cursor: Option<String>, limit: u32, grace_ms: i64) -> Result<ReconcileReport> {
+    let store = app.store()?;
+    let repo = OmiRepo::new(app.meta()?);
+    let page = store.blobs.list_page(kind.info().prefix, cursor, limit).await?;
+    let mut report = ReconcileReport { scanned: page.objects.len(), next_cursor: page.cursor.clone(), ..Default::default() };
+    let keys: Vec<String> = page.objects.iter().map(|o| o.key.clone()).collect();
+    let known = gc::referenced(&store, kind, &keys).await?;
+    report.already_indexed = known.len();
+    let now = store.request().now();
+    let unknown: Vec<&crate::store::BlobInfo> = page.objects.iter().filter(|o| !known.contains(&o.key)).collect();
+    let candidates: Vec<String> = unknown.iter().filter(|o| now - (o.uploaded_ms as i64) >= grace_ms).map(|o| o.key.clone()).collect();
+    report.skipped_recent = unknown.len() - candidates.len();
+    let marked: HashSet<String> = gc::marks(&store, &candidates).await?.into_iter().map(|m| m.key).collect();
+    let mut condemn: Vec<String> = Vec::new();
+    for object in unknown.into_iter().filter(|o| candidates.contains(&o.key)) {
+        if marked.contains(&object.key) {
+            report.skipped_marked += 1;
+            continue;
+        }
+        let outcome = match kind {
+            Kind::Memory => adopt_memory(&store, &repo, object).await,
+            Kind::Transcript => adopt_transcript(&store, object).await,
+            _ => adopt_day_summary(&store, object).await,
+        };
+        match outcome {
+            Ok(Outcome::Indexed) => report.indexed += 1,
+            Ok(Outcome::Marked) => report.skipped_marked += 1,
+            Ok(Outcome::Leftover(keys)) if object::is_ours(object, kind) => {
+                condemn.extend(keys);
+                report.removed_orphans += 1;
+            }
+            Ok(Outcome::Leftover(_)) => report.duplicates += 1,
+            Err(e) if e.status() >= 500 => return Err(e),
+            Err(e) => report.errors.push(json!({ "key": object.key, "message": e.to_string() })),
+        }
+    }
+    if !condemn.is_empty() {
+        store.meta.batch(gc::condemn_keys_now(&store, &condemn, "reconciliation: content indexed elsewhere")?).await?;
+        gc::sweep_all(&store, app.config.gc_grace, 5).await?;
+    }
+    report.success = report.errors.is_empty();
+    report.done = report.next_cursor.is_none();
+    Ok(report)
+}
+
+enum Outcome {
+    Indexed,
+    Marked,
+    /// Content indexed under another key: these keys are leftovers.
+    Leftover(Vec<String>),
+}
+
+fn parse_error(key: &str, why: impl std::fmt::Display) -> Error {
+    Error::bad_request("invalid_object", format!("{key}: {why}"))
+}
+
+/// Reads an object found in the bucket, checked against the hash its metadata claims;
+/// `None` when it vanished meanwhile.
+async fn found_bytes(store: &Store, info: &crate::store::BlobInfo) -> Result<Option<Vec<u8>>> {
+    match object::read_found(&store.blobs, &info.key, 64 * 1024 * 1024).await? {
+        Read::Ok(bytes) => Ok(Some(bytes)),
+        Read::Missing => Ok(None),
+        Read::Corrupt(why) => Err(parse_error(&info.key, why)),
+    }
+}
+
+async fn adopt_memory(store: &Store, repo: &OmiRepo, info: &crate::store::BlobInfo) -> Result<Outcome> {
+    let (uid, memory_id, ts) =
+        parse_memory_key(&info.key).ok_or_else(|| parse_error(&info.key, "key does not follow the by-user layout"))?;
+    let Some(bytes) = found_bytes(store, info).await? else { return Ok(Outcome::Marked) };
+    let memory = serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| Error::bad_request("invalid_json", format!("not JSON: {e}")))
+        .and_then(unwrap_legacy)
+        .and_then(|r| memory_from_value(&r.memory))?;
+    if memory.id != memory_id {
+        return Err(parse_error(&info.key, format!("body id {} differs from the key's {memory_id}", memory.id)));
+    }
+    Ok(match index_existing(store, repo, &uid, &memory, &info.key, &bytes, ts).await? {
+        Adopted::Indexed(_) => Outcome::Indexed,
+        Adopted::Marked => Outcome::Marked,
+        Adopted::DuplicateOf(_) => Outcome::Leftover(vec![info.key.clone(), keys::daily_key(&uid, &memory_id, ts)]),
+    })
+}
+
+async fn adopt_transcript(store: &Store, info: &crate::store::BlobInfo) -> Result<Outcome> {
+    let (uid, session, ts) =
+        parse_transcript_key(&info.key).ok_or_else(|| parse_error(&info.key, "key does not follow the transcript layout"))?;
+    let Some(bytes) = found_bytes(store, info).await? else { return Ok(Outcome::Marked) };
+    let batch = serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| parse_error(&info.key, format!("not JSON: {e}")))
+        .and_then(|v| transcript_batch_from_value(v).map_err(|e| parse_error(&info.key, e)))?;
+    let stmt = repo::record_transcript_batch(&uid, &session, ts, &sha256_hex(&bytes), &info.key, batch.segments.len());
+    match commit::commit(store, &[Reference::existing(&info.key)], store.request().now(), Guard::IfUnmarked, vec![stmt]).await {
+        Ok(rows) if rows.first().map(|r| r.info().changes).unwrap_or(0) > 0 => Ok(Outcome::Indexed),
+        Ok(_) => Ok(Outcome::Leftover(vec![info.key.clone()])),
+        Err(Error::Fenced(_)) => Ok(Outcome::Marked),
+        Err(e) => Err(e),
+    }
+}
+
+async fn adopt_day_summary(store: &Store, info: &crate::store::BlobInfo) -> Result<Outcome> {
+    let (uid, date, ts) =
+        parse_day_summary_key(&info.key).ok_or_else(|| parse_error(&info.key, "key does not follow the day-summary layout"))?;
+    let Some(bytes) = found_bytes(store, info).await? else { return Ok(Outcome::Marked) };
+    let ts = ts.unwrap_or(info.uploaded_ms as i64);
+    let stmts = repo::record_day_summary(&uid, &date, &info.key, &sha256_hex(&bytes), ts, store.request().now());
+    match commit::commit(store, &[Reference::existing(&info.key)], store.request().now(), Guard::IfUnmarked, stmts).await {
+        Ok(rows) => {
+            let current = rows.last().map(|r| r.rows::<repo::DaySummaryRow>()).transpose()?.and_then(|r| r.into_iter().next());
+            Ok(if current.is_some_and(|c| c.r2_key == info.key) { Outcome::Indexed } else { Outcome::Leftover(vec![info.key.clone()]) })
+        }
+        Err(Error::Fenced(_)) => Ok(Outcome::Marked),
+        Err(e) => Err(e),
+    }
+}
+
+/// `"{prefix index}:{R2 cursor}"` over [`RECONCILED`]; anything else starts over.
+fn parse_cursor(cursor: Option<&str>) -> (usize, Option<String>) {
+    match cursor.and_then(|c| c.split_once(':')) {
+        Some((i, rest)) => match i.parse::<usize>() {
+            Ok(i) if i < RECONCILED.len() => (i, (!rest.is_empty()).then(|| rest.to_string())),
+            _ => (0, None),
+        },
+        None => (0, None),
+    }
+}
+
+/// One page of reconciliation from `cursor`, moving on to the next prefix when one is done;
+/// the report's `nextCursor` is `None` once every prefix was walked.
+pub async fn reconcile_step(app: &App, cursor: Option<String>, limit: u32, grace_ms: i64) -> Result<ReconcileReport> {
+    let (index, r2_cursor) = parse_cursor(cursor.as_deref());
+    let mut report = reconcile_page(app, RECONCILED[index], r2_cursor, limit, grace_ms).await?;
+    report.next_cursor = match report.next_cursor.take() {
+        Some(c) => Some(format!("{index}:{c}")),
+        None if index + 1 < RECONCILED.len() => Some(format!("{}:", index + 1)),
+        None => None,
+    };
+    report.done = report.next_cursor.is_none();
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deleting a mentor
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedUser {
+    pub success: bool,
+    pub user_id: String,
+    pub deleted_memories: u64,
+    /// Objects condemned for this mentor.
+    pub deleted_objects: usize,
+    /// Of those, still in R2 after this request's sweep (the GC job finishes them).
+    pub objects_pending: usize,
+}
+
+async fn list_all_keys(store: &Store, prefix: &str) -> Result<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.blobs.list_page(prefix, cursor, 1000).await?;
+        keys.extend(page.objects.into_iter().map(|o| o.key));
+        cursor = page.cursor;
+        if cursor.is_none() {
+            return Ok(keys);
+        }
+    }
+}
+
+/// Removes every row of a mentor and condemns every object of theirs (indexed or not, daily
+/// copies derived from memory keys included) in one D1 batch, then sweeps.
+pub async fn delete_user(app: &App, uid: &str) -> Result<DeletedUser> {
+    let store = app.store()?;
+    let repo = OmiRepo::new(app.meta()?);
+    let known: BTreeSet<String> = repo.user_keys(uid).await?.into_iter().collect();
+    let mut found: BTreeSet<String> = BTreeSet::new();
+    for prefix in [keys::user_prefix(uid), keys::transcript_user_prefix(uid), keys::day_summary_user_prefix(uid)] {
+        for key in list_all_keys(&store, &prefix).await? {
+            if let Some((u, m, ts)) = parse_memory_key(&key) {
+                found.insert(keys::daily_key(&u, &m, ts));
+            }
+            found.insert(key);
+        }
+    }
+    let stats_key = keys::user_stats_key(uid);
+    if store.blobs.head(&stats_key).await?.is_some() {
+        found.insert(stats_key);
+    }
+    // Keys the rows do not name (unindexed objects, derived copies, the rollup): condemned by
+    // key. Keys the rows name are condemned from the rows inside the batch.
+    let extra: Vec<String> = found.difference(&known).cloned().collect();
+    let mut stmts = repo::delete_user(uid, store.request().now());
+    stmts.extend(gc::condemn_keys_now(&store, &extra, "mentor deleted")?);
+    let results = store.meta.batch_results(stmts).await?;
+    let memories = results.first().map(|r| r.rows::<repo::Count>()).transpose()?.and_then(|r| r.into_iter().next()).map(|c| c.n as u64);
+    let all: BTreeSet<String> = known.union(&found).cloned().collect();
+    if memories.unwrap_or(0) == 0 && all.is_empty() {
+        return Err(Error::NotFound(format!("no data for user {uid}")));
+    }
+    // The rows are gone and the marks are durable: a sweep that fails here is finished by the
+    // GC job, so the deletion itself has succeeded.
+    let swept = match gc::sweep_all(&store, app.config.gc_grace, 20).await {
+        Ok(r) => r.deleted.into_iter().filter(|k| all.contains(k)).count(),
+        Err(e) => {
+            worker::console_error!("r2d1 delete user {uid}: sweep failed, the GC job will finish it: {e}");
+            0
+        }
+    };
+    Ok(DeletedUser {
+        success: true,
+        user_id: uid.to_string(),
+        deleted_memories: memories.unwrap_or(0),
+        deleted_objects: all.len(),
+        objects_pending: all.len().saturating_sub(swept),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention and rollups
+
+/// Deletes memories, transcript batches and day summaries older than `RETENTION_DAYS`
+/// (rows first, with condemned marks), round after round until nothing is left or the
+/// deadline, then sweeps.
+pub async fn retention(app: &App, deadline_ms: i64) -> Result<Value> {
+    let Some(days) = app.config.retention_days else { return Ok(json!({ "enabled": false })) };
+    let store = app.store()?;
+    let repo = OmiRepo::new(app.meta()?);
+    let cutoff = app.now_ms - days as i64 * DAY_MS;
+    let cutoff_date = day(cutoff);
+    let (mut memories, mut transcripts, mut summaries) = (0usize, 0u64, 0u64);
+    loop {
+        let seqs = repo.expired(cutoff, 200).await?;
+        let now = store.request().now();
+        let mut stmts = repo::retire_memories(&seqs, now);
+        let t_at = stmts.len() + 1;
+        stmts.extend(repo::retire_transcripts(cutoff, 500, now));
+        let s_at = stmts.len() + 1;
+        stmts.extend(repo::retire_day_summaries(&cutoff_date, 500, now));
+        let results = store.meta.batch(stmts).await?;
+        let (t, s) = (results.get(t_at).map(|r| r.changes).unwrap_or(0), results.get(s_at).map(|r| r.changes).unwrap_or(0));
+        memories += seqs.len();
+        transcripts += t;
+        summaries += s;
+        if (seqs.is_empty() && t == 0 && s == 0) || store.request().now() >= deadline_ms {
+            break;
+        }
+    }
+    let mut deleted = 0;
+    loop {
+        let r = gc::sweep(&store, app.config.gc_grace).await?;
+        deleted += r.claimed;
+        if r.claimed == 0 || store.request().now() >= deadline_ms {
+            break;
+        }
+    }
+    Ok(json!({
+        "enabled": true, "cutoff": iso(cutoff), "deletedMemories": memories, "deletedTranscriptBatches": transcripts,
+        "deletedDaySummaries": summaries, "deletedObjects": deleted,
+    }))
+}
+
+fn rollup(key: String, doc: &Value) -> Result<NewObject> {
+    Ok(NewObject::plain(Kind::Rollup, key, serde_json::to_vec_pretty(doc)?, "application/json").replacing())
+}
+
+/// `analytics/daily-summaries/{date}.json` for the UTC day before `now`, and
+/// `analytics/user-stats/{uid}.json` for every mentor.
+pub async fn rollups(app: &App) -> Result<Value> {
+    let repo = OmiRepo::new(app.meta()?);
+    let store = app.store()?;
+    let day_start = (app.now_ms.div_euclid(DAY_MS) - 1) * DAY_MS;
+    let date = day(day_start);
+    let rows = repo.daily(day_start, day_start + DAY_MS, None).await?;
+    let series = day_series(&rows, day_start, day_start + DAY_MS);
+    let summary = json!({ "date": date, "generatedAt": iso(app.now_ms), "totals": series.first() });
+    object::put(&store.blobs, &rollup(keys::daily_rollup_key(&date), &summary)?).await?;
+    let users = repo.users().await?;
+    let mut written = 0;
+    for u in users.iter().take(MAX_USER_ROLLUPS) {
+        let (totals, categories) = repo.user_stats(&u.user_id).await?;
+        let doc = json!({ "userId": u.user_id, "generatedAt": iso(app.now_ms), "totals": totals, "categories": categories });
+        object::put(&store.blobs, &rollup(keys::user_stats_key(&u.user_id), &doc)?).await?;
+        written += 1;
+    }
+    Ok(json!({ "dailySummary": date, "userStats": written }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconciliation_cursors_walk_every_prefix() {
+        assert_eq!(parse_cursor(None), (0, None));
+        assert_eq!(parse_cursor(Some("1:")), (1, None));
+        assert_eq!(parse_cursor(Some("2:abc")), (2, Some("abc".into())));
+        assert_eq!(parse_cursor(Some("9:abc")), (0, None));
+    }
+}
