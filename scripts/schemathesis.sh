@@ -4,7 +4,8 @@
 # data (scripts/schemathesis-worker.mjs). Every operation is exercised, admin and file routes
 # included, with these checks: no 5xx (not_a_server_error), statuses, content types, headers
 # and bodies as documented. Bounded: at most ST_MAX_EXAMPLES cases per operation and
-# ST_MAX_TIME seconds of testing. Ends with one line "schemathesis: N passed, M failed" (one
+# ST_MAX_TIME seconds of testing (a request may take up to 60 s: a 1,000-record import on a
+# loaded machine). Ends with one line "schemathesis: N passed, M failed" (one
 # per operation) that scripts/test.sh adds to its summary; exits non-zero on any failure.
 #
 # Schemathesis is installed once into a venv beside the other tools
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 VERSION=4.32.5
 MAX_EXAMPLES=${ST_MAX_EXAMPLES:-25}
-MAX_TIME=${ST_MAX_TIME:-75}
+MAX_TIME=${ST_MAX_TIME:-90}
 SEED=${ST_SEED:-1515}
 CHECKS=${ST_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance}
 
@@ -88,7 +89,7 @@ SCHEMATHESIS_HOOKS=scripts/schemathesis_hooks.py \
   --phases examples,coverage,fuzzing \
   --max-examples "$MAX_EXAMPLES" \
   --max-time "$MAX_TIME" \
-  --request-timeout 20 \
+  --request-timeout 60 \
   --workers 1 \
   --seed "$SEED" \
   --suppress-health-check all \
@@ -116,6 +117,11 @@ print(passed, failed)
 EOF
 )
 read -r passed failed <<<"$counts"
+# Operations the time budget did not reach (a loaded machine): named, not counted as failures.
+documented=$(node -e 'const d=require("./openapi.json");let n=0;for(const i of Object.values(d.paths))for(const m of ["get","head","post","put","patch","delete"])if(i[m])n++;console.log(n)')
+if [ $((passed + failed)) -lt "$documented" ]; then
+  echo "schemathesis: warning: $((documented - passed - failed)) of $documented operations not reached within ${MAX_TIME}s (a loaded machine?)"
+fi
 
 # What failed, from schemathesis's own output (the reproducing curl commands are in it).
 sed -n '/^=* FAILURES =*$/,/^=* WARNINGS =*$/p' "$out/output.txt" | grep -v '^=* WARNINGS =*$' | head -n 200

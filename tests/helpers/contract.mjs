@@ -75,7 +75,10 @@ export function findRoute(path) {
 /** The operation for `method` and `path`, or null when the document has none. */
 export function operationFor(method, path) {
   const route = findRoute(path);
-  const m = method.toLowerCase();
+  let m = method.toLowerCase();
+  // HEAD is served wherever GET is (the router's rule); its own entry, where the document has
+  // one, says more.
+  if (m === "head" && route && !route.item.head && route.item.get) m = "get";
   if (!route || !route.item[m]) return null;
   return { template: route.template, method: m, op: route.item[m], pointer: `/paths/${escapePointer(route.template)}/${m}` };
 }
