@@ -51,7 +51,7 @@ fn served() -> Vec<(Verb, &'static str, &'static str)> {
         .into_iter()
         .filter(|r| r.access != Access::TestOnly)
         .map(|r| {
-            let verb = Verb::parse(&r.method.to_string()).expect("a verb the table knows");
+            let verb = Verb::parse(r.method.as_ref()).expect("a verb the table knows");
             (verb, r.path, access_name(r.access))
         })
         .collect()
