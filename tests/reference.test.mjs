@@ -4,7 +4,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./helpers/worker.mjs";
 import { DOC } from "./helpers/contract.mjs";
-import { launchBrowser, screenshots } from "./helpers/browser.mjs";
+import { join } from "node:path";
+import { launchBrowser, SHOTS, DESKTOP, PHONE } from "./helpers/browser.mjs";
 
 let w;
 let browser;
@@ -58,6 +59,11 @@ test("the reference renders every operation and schema of openapi.json, with lim
   assert.match(await memory.locator("pre.example").first().innerText(), /"memory_abc123"/);
   // Nothing is rendered as a stray "null" or "[object …]".
   assert.doesNotMatch(await page.locator("main").innerText(), /\[object |,http/);
-  await screenshots(page, "reference");
+  // The page is tens of thousands of pixels tall: the viewport, not the full page, is kept.
+  for (const [label, size] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await page.setViewportSize(size);
+    await page.locator("#op-listOmiLogs").scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(SHOTS, `reference-${label}.png`) });
+  }
   assert.deepEqual(errors, []);
 });
