@@ -71,9 +71,17 @@ pub struct Config {
     /// How long an unreferenced object is kept before the GC condemns it (and a condemned one
     /// before it may be deleted). At least an hour: see `store::gc`.
     pub gc_grace: Grace,
+    /// The subrequests (R2 and D1 calls) one request may make: the Workers plan's limit (50
+    /// on Free). Reads that could need more (a long transcript, an export with content, a
+    /// mentor's archive) are served in pages or parts that stay under it.
+    pub subrequest_budget: u32,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// The Free plan's subrequest limit per request.
+pub const DEFAULT_SUBREQUEST_BUDGET: u32 = 50;
+/// Below this a request cannot read a page and an object.
+pub const MIN_SUBREQUEST_BUDGET: u32 = 10;
 
 impl Config {
     /// Reads every setting through `lookup` (vars and secrets by name). Empty strings count as
@@ -110,6 +118,11 @@ impl Config {
             Some(v) => Some(v.parse::<u32>().map_err(|_| format!("RETENTION_DAYS must be a whole number, got {v:?}"))?).filter(|d| *d > 0),
         };
 
+        let subrequest_budget = number("SUBREQUEST_BUDGET", DEFAULT_SUBREQUEST_BUDGET as usize)?;
+        if subrequest_budget < MIN_SUBREQUEST_BUDGET as usize || subrequest_budget > 1_000_000 {
+            return Err(format!("SUBREQUEST_BUDGET must be from {MIN_SUBREQUEST_BUDGET} to 1000000, got {subrequest_budget}"));
+        }
+
         let gc_grace = match get("GC_GRACE_HOURS") {
             None => Grace::default(),
             Some(v) => Grace::from_hours(&v).map_err(|why| format!("GC_GRACE_HOURS {why}"))?,
@@ -127,6 +140,7 @@ impl Config {
             hybrid_max_bytes,
             storage_mode,
             gc_grace,
+            subrequest_budget: subrequest_budget as u32,
         })
     }
 }
@@ -152,6 +166,14 @@ mod tests {
         assert_eq!(c.storage_mode, StorageMode::Hybrid);
         assert_eq!(c.retention_days, None);
         assert_eq!(c.gc_grace, Grace::default());
+    }
+
+    #[test]
+    fn the_subrequest_budget_defaults_to_the_free_plan_and_is_bounded() {
+        assert_eq!(config(&[]).unwrap().subrequest_budget, 50);
+        assert_eq!(config(&[("SUBREQUEST_BUDGET", "1000")]).unwrap().subrequest_budget, 1000);
+        assert!(config(&[("SUBREQUEST_BUDGET", "5")]).unwrap_err().contains("SUBREQUEST_BUDGET"));
+        assert!(config(&[("SUBREQUEST_BUDGET", "many")]).unwrap_err().contains("SUBREQUEST_BUDGET"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod faults;
 pub mod files;
 pub mod live;
+pub mod observe;
 pub mod omi;
 pub mod request;
 pub mod routes;
@@ -49,9 +50,14 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let _ = (ctx, event);
     match routes::read_config(&env) {
         Ok(config) => {
-            let app = app::App::new(env, config, None, request::RequestState::at_wall_clock());
+            // One cron invocation has one subrequest budget for all of its jobs.
+            let state = request::RequestState::at_wall_clock();
+            state.set_budget(Some(config.subrequest_budget as u64));
+            state.notes.borrow_mut().request_id = Some(observe::random_id());
+            let app = app::App::new(env, config, None, state);
             let report = jobs::run_scheduled(&app).await;
-            worker::console_log!("r2d1 scheduled run: {report}");
+            // Each job wrote its own line; this one sums up the run.
+            worker::console_log!("{}", observe::line::cron(&app.state, &report));
         }
         Err(e) => worker::console_error!("r2d1 scheduled run skipped: {e}"),
     }

@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::request::RequestState;
-use crate::{admin, faults, files, health, http, live, omi};
+use crate::{admin, faults, files, health, http, live, observe, omi};
 
 /// Who may call a route. Checked centrally by [`dispatch`] before the handler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,12 +186,25 @@ fn request_state(req: &Request) -> RequestState {
 }
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
+    let incoming = observe::Incoming::of(&req);
     let state = request_state(&req);
-    let result = match read_config(&env) {
-        Ok(config) => dispatch(req, App::new(env, config, Some(ctx), state)).await,
-        Err(e) => Err(e),
+    incoming.note(&state);
+    let (result, state) = match read_config(&env) {
+        Ok(config) => {
+            // Every adapter call counts against the plan's per-request limit from here on.
+            state.set_budget(Some(config.subrequest_budget as u64));
+            let app = App::new(env.clone(), config, Some(ctx), state);
+            let state = app.state.clone();
+            (dispatch(req, app).await, state)
+        }
+        Err(e) => (Err(e), std::rc::Rc::new(state)),
     };
-    result.unwrap_or_else(|e| http::error_response(&e))
+    let (resp, error) = match result {
+        Ok(resp) => (resp, None),
+        Err(e) => (http::error_response(&e), Some(e)),
+    };
+    observe::request_done(&env, &incoming, &state, &resp, error.as_ref());
+    resp
 }
 
 async fn dispatch(req: Request, app: App) -> Result<Response> {
@@ -199,6 +212,7 @@ async fn dispatch(req: Request, app: App) -> Result<Response> {
     let method = req.method();
     match find(&all_routes(), &method, &path)? {
         Matched::Route(route, params) => {
+            observe::note_route(&app.state, route, &params, &req);
             check_access(route.access, &app, &req)?;
             let result = (route.handler)(req, &app, params).await;
             if faults::ENABLED {
@@ -206,14 +220,17 @@ async fn dispatch(req: Request, app: App) -> Result<Response> {
                 if let Ok(mut resp) = result {
                     let c = app.state.counters.snapshot();
                     let value = format!(
-                        "route={} d1_statements={} d1_rows_read={} d1_rows_written={} r2_operations={} r2_bytes_read={} r2_bytes_written={}",
+                        "route={} d1_statements={} d1_rows_read={} d1_rows_written={} r2_operations={} r2_bytes_read={} r2_bytes_written={} d1_calls={} other_operations={} operations={}",
                         route.template(),
                         c.d1_statements,
                         c.d1_rows_read,
                         c.d1_rows_written,
                         c.r2_operations,
                         c.r2_bytes_read,
-                        c.r2_bytes_written
+                        c.r2_bytes_written,
+                        c.d1_calls,
+                        c.other_operations,
+                        c.operations()
                     );
                     // A WebSocket upgrade's headers are immutable; the count is then left off.
                     let _ = resp.headers_mut().set("X-R2D1-Counters", &value);

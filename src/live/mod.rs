@@ -64,7 +64,10 @@ pub async fn connect(req: Request, app: &App) -> Result<Response> {
     if !http::header(&req, "Upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
         return Err(Error::bad_request("upgrade_required", "GET /api/live is a WebSocket endpoint (Upgrade: websocket)"));
     }
-    Ok(hub(&app.env)?.fetch_with_request(req).await?)
+    let stub = hub(&app.env)?;
+    app.state.spend(1)?;
+    crate::request::Counters::add(&app.state.counters.other_operations, 1);
+    Ok(stub.fetch_with_request(req).await?)
 }
 
 /// Tells open dashboards about `event` after the response is sent. Never fails the caller:
@@ -83,6 +86,8 @@ pub fn announce(app: &App, event: Value) {
         }
     };
     let body = event.to_string();
+    // The call runs after the response but within this request's subrequests: counted now.
+    crate::request::Counters::add(&app.state.counters.other_operations, 1);
     ctx.wait_until(async move {
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));

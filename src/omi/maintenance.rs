@@ -30,7 +30,9 @@ pub const MAX_IMPORT_LINES: usize = 1000;
 /// them for the next run (`?grace_seconds=` overrides it on the routes).
 pub const RECONCILE_GRACE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
-const MAX_USER_ROLLUPS: usize = 200;
+/// One retention round: the expiry query, up to 200 memories (four statements per 90) and
+/// the transcript and day-summary statements.
+const RETENTION_ROUND_OPS: u64 = 1 + 3 * 4 + 2 + 2;
 
 // ---------------------------------------------------------------------------------------------
 // Import
@@ -115,17 +117,46 @@ pub struct ReconcileReport {
     pub errors: Vec<Value>,
     pub next_cursor: Option<String>,
     pub done: bool,
+    /// The page stopped early: the request's operation budget had no room for another object.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_budget: bool,
 }
 
 /// The prefixes reconciliation walks, in cursor order.
 const RECONCILED: [Kind; 3] = [Kind::Memory, Kind::Transcript, Kind::DaySummary];
 
-/// Reconciles one page of `kind` objects from `cursor` (an R2 cursor): indexes objects the
-/// index does not know, or condemns our own leftovers whose content is indexed elsewhere.
+/// The most operations adopting one object can cost: its verified read and the fenced index
+/// batch (the fence, the clearing of marks and the index rows of a memory with its FTS entry).
+const ADOPT_OPS: u64 = 12;
+/// Kept for the end of a page: condemning the leftovers found.
+const CONDEMN_OPS: u64 = 3;
+/// What a page needs to make progress: the listing, the index and mark lookups for up to 200
+/// keys, and one adoption.
+pub const PAGE_OPS: u64 = 7 + ADOPT_OPS + CONDEMN_OPS;
+
+/// A resume position in a prefix: R2's own cursor, or (written `@key`) the key after which a
+/// page that ran out of operation budget stopped.
+fn resume_of(cursor: Option<String>) -> (Option<String>, Option<String>) {
+    match cursor {
+        Some(c) => match c.strip_prefix('@') {
+            Some("") => (None, None),
+            Some(key) => (None, Some(key.to_string())),
+            None => (Some(c), None),
+        },
+        None => (None, None),
+    }
+}
+
+/// Reconciles one page of `kind` objects from `cursor` (an R2 cursor, or `@key`): indexes
+/// objects the index does not know, or condemns our own leftovers whose content is indexed
+/// elsewhere. When the request's operation budget cannot adopt another object, the page stops
+/// there and `nextCursor` (`@key`) resumes after the last object it dealt with.
 pub async fn reconcile_page(app: &App, kind: Kind, cursor: Option<String>, limit: u32, grace_ms: i64) -> Result<ReconcileReport> {
     let store = app.store()?;
     let repo = OmiRepo::new(app.meta()?);
-    let page = store.blobs.list_page(kind.info().prefix, cursor, limit).await?;
+    let started_at = cursor.clone();
+    let (r2_cursor, after) = resume_of(cursor);
+    let page = store.blobs.list_page_after(kind.info().prefix, r2_cursor, after, limit).await?;
     let mut report = ReconcileReport { scanned: page.objects.len(), next_cursor: page.cursor.clone(), ..Default::default() };
     let keys: Vec<String> = page.objects.iter().map(|o| o.key.clone()).collect();
     let known = gc::referenced(&store, kind, &keys).await?;
@@ -136,10 +167,23 @@ pub async fn reconcile_page(app: &App, kind: Kind, cursor: Option<String>, limit
     report.skipped_recent = unknown.len() - candidates.len();
     let marked: HashSet<String> = gc::marks(&store, &candidates).await?.into_iter().map(|m| m.key).collect();
     let mut condemn: Vec<String> = Vec::new();
-    for object in unknown.into_iter().filter(|o| candidates.contains(&o.key)) {
+    for (at, object) in page.objects.iter().enumerate() {
+        if !candidates.contains(&object.key) {
+            continue;
+        }
         if marked.contains(&object.key) {
             report.skipped_marked += 1;
             continue;
+        }
+        if !store.request().can_afford(ADOPT_OPS + CONDEMN_OPS) {
+            // Out of budget: resume after the last object dealt with (every one before this).
+            report.scanned = at;
+            report.next_cursor = match at.checked_sub(1) {
+                Some(prev) => Some(format!("@{}", page.objects[prev].key)),
+                None => started_at.clone().or_else(|| Some("@".into())),
+            };
+            report.out_of_budget = true;
+            break;
         }
         let outcome = match kind {
             Kind::Memory => adopt_memory(&store, &repo, object).await,
@@ -352,7 +396,8 @@ pub async fn retention(app: &App, deadline_ms: i64) -> Result<Value> {
     let cutoff = app.now_ms - days as i64 * DAY_MS;
     let cutoff_date = day(cutoff);
     let (mut memories, mut transcripts, mut summaries) = (0usize, 0u64, 0u64);
-    loop {
+    // Each round must leave room for one sweep, so what a round condemns can go at once.
+    while store.request().can_afford(RETENTION_ROUND_OPS + gc::SWEEP_OPS) {
         let seqs = repo.expired(cutoff, 200).await?;
         let now = store.request().now();
         let mut stmts = repo::retire_memories(&seqs, now);
@@ -370,7 +415,7 @@ pub async fn retention(app: &App, deadline_ms: i64) -> Result<Value> {
         }
     }
     let mut deleted = 0;
-    loop {
+    while store.request().can_afford(gc::SWEEP_OPS) {
         let r = gc::sweep(&store, app.config.gc_grace).await?;
         deleted += r.claimed;
         if r.claimed == 0 || store.request().now() >= deadline_ms {
@@ -387,31 +432,72 @@ fn rollup(key: String, doc: &Value) -> Result<NewObject> {
     Ok(NewObject::plain(Kind::Rollup, key, serde_json::to_vec_pretty(doc)?, "application/json").replacing())
 }
 
-/// `analytics/daily-summaries/{date}.json` for the UTC day before `now`, and
-/// `analytics/user-stats/{uid}.json` for every mentor.
-pub async fn rollups(app: &App) -> Result<Value> {
+/// One mentor's stats document: the stats batch and the put.
+const USER_ROLLUP_OPS: u64 = 3;
+
+/// Where an unfinished pass of rollups is: the day it summarises and the last mentor
+/// written (`{date}|{uid}`).
+fn parse_rollups_cursor(cursor: Option<&str>) -> Option<(&str, &str)> {
+    cursor.and_then(|c| c.split_once('|'))
+}
+
+/// `analytics/daily-summaries/{date}.json` for the UTC day before `now`, then
+/// `analytics/user-stats/{uid}.json` for every mentor, in uid order, as many as the request's
+/// operation budget allows; the cursor (`{date}|{uid}`) resumes the pass at the next run, and
+/// is `None` once the day's pass is complete.
+pub async fn rollups(app: &App, cursor: Option<&str>) -> Result<(Value, Option<String>)> {
     let repo = OmiRepo::new(app.meta()?);
     let store = app.store()?;
     let day_start = (app.now_ms.div_euclid(DAY_MS) - 1) * DAY_MS;
     let date = day(day_start);
-    let rows = repo.daily(day_start, day_start + DAY_MS, None).await?;
-    let series = day_series(&rows, day_start, day_start + DAY_MS);
-    let summary = json!({ "date": date, "generatedAt": iso(app.now_ms), "totals": series.first() });
-    object::put(&store.blobs, &rollup(keys::daily_rollup_key(&date), &summary)?).await?;
-    let users = repo.users().await?;
+    let mut after = match parse_rollups_cursor(cursor) {
+        Some((d, uid)) if d == date => Some(uid.to_string()),
+        _ => None,
+    };
+    if after.is_none() {
+        let rows = repo.daily(day_start, day_start + DAY_MS, None).await?;
+        let series = day_series(&rows, day_start, day_start + DAY_MS);
+        let summary = json!({ "date": date, "generatedAt": iso(app.now_ms), "totals": series.first() });
+        object::put(&store.blobs, &rollup(keys::daily_rollup_key(&date), &summary)?).await?;
+    }
+    let mut users = repo.users().await?;
+    users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     let mut written = 0;
-    for u in users.iter().take(MAX_USER_ROLLUPS) {
+    let mut complete = true;
+    let from = after.clone();
+    for u in users.iter().filter(|u| from.as_deref().is_none_or(|a| u.user_id.as_str() > a)) {
+        if !store.request().can_afford(USER_ROLLUP_OPS) {
+            complete = false;
+            break;
+        }
         let (totals, categories) = repo.user_stats(&u.user_id).await?;
         let doc = json!({ "userId": u.user_id, "generatedAt": iso(app.now_ms), "totals": totals, "categories": categories });
         object::put(&store.blobs, &rollup(keys::user_stats_key(&u.user_id), &doc)?).await?;
+        after = Some(u.user_id.clone());
         written += 1;
     }
-    Ok(json!({ "dailySummary": date, "userStats": written }))
+    let next = (!complete).then(|| format!("{date}|{}", after.unwrap_or_default()));
+    Ok((json!({ "dailySummary": date, "userStats": written, "complete": complete }), next))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rollup_cursors_name_the_day_and_the_last_mentor() {
+        assert_eq!(parse_rollups_cursor(Some("2025-01-14|mentor-1")), Some(("2025-01-14", "mentor-1")));
+        assert_eq!(parse_rollups_cursor(None), None);
+    }
+
+    #[test]
+    fn a_page_resumes_from_r2s_cursor_or_after_a_key() {
+        assert_eq!(resume_of(None), (None, None));
+        assert_eq!(resume_of(Some("opaque".into())), (Some("opaque".into()), None));
+        assert_eq!(resume_of(Some("@mobil3-mentorships/by-user/u/k".into())), (None, Some("mobil3-mentorships/by-user/u/k".into())));
+        assert_eq!(resume_of(Some("@".into())), (None, None));
+        assert_eq!(parse_cursor(Some("1:@mobil3-mentorships/x")), (1, Some("@mobil3-mentorships/x".into())));
+    }
 
     #[test]
     fn reconciliation_cursors_walk_every_prefix() {

@@ -101,6 +101,7 @@ impl BlobStore {
     /// other: exactly one gets `Created`, the rest `AlreadyExists`. Idempotent by construction.
     pub async fn put_create_only(&self, key: &str, bytes: Vec<u8>, meta: BlobMeta) -> Result<PutOutcome> {
         self.state.trip("r2.put")?;
+        self.state.spend(1)?;
         self.count(0, bytes.len() as u64);
         let written = self
             .put_builder(key, bytes, meta)
@@ -115,6 +116,7 @@ impl BlobStore {
     /// derived reports, where last-writer-wins is the intended outcome.
     pub async fn put(&self, key: &str, bytes: Vec<u8>, meta: BlobMeta) -> Result<()> {
         self.state.trip("r2.put")?;
+        self.state.spend(1)?;
         self.count(0, bytes.len() as u64);
         self.put_builder(key, bytes, meta).execute().await.map_err(|e| Error::Storage(format!("R2 put {key}: {e}")))?;
         Ok(())
@@ -123,7 +125,10 @@ impl BlobStore {
     /// The object's bytes and metadata, or `None` when no object is at `key`.
     pub async fn get(&self, key: &str) -> Result<Option<StoredBlob>> {
         self.state.trip("r2.get")?;
+        self.state.spend(1)?;
         let Some(object) = self.bucket.get(key).execute().await.map_err(|e| Error::Storage(format!("R2 get {key}: {e}")))? else {
+            // A miss is an operation like a hit.
+            self.count(0, 0);
             return Ok(None);
         };
         let info = info_of(&object);
@@ -136,6 +141,7 @@ impl BlobStore {
     }
 
     pub async fn head(&self, key: &str) -> Result<Option<BlobInfo>> {
+        self.state.spend(1)?;
         self.count(0, 0);
         let object = self.bucket.head(key).await.map_err(|e| Error::Storage(format!("R2 head {key}: {e}")))?;
         Ok(object.as_ref().map(info_of))
@@ -150,6 +156,7 @@ impl BlobStore {
     /// how the consistency check walks a prefix in key order from where it stopped.
     pub async fn list_page_after(&self, prefix: &str, cursor: Option<String>, start_after: Option<String>, limit: u32) -> Result<ListPage> {
         self.state.trip("r2.list")?;
+        self.state.spend(1)?;
         self.count(0, 0);
         let mut list =
             self.bucket.list().prefix(prefix).limit(limit.clamp(1, 1000)).include(vec![Include::CustomMetadata, Include::HttpMetadata]);
@@ -167,6 +174,7 @@ impl BlobStore {
     /// Deletes the keys; missing keys are not an error. R2 takes at most 1,000 keys per call.
     pub async fn delete_many(&self, keys: Vec<String>) -> Result<()> {
         self.state.trip("r2.delete")?;
+        self.state.spend(keys.len().div_ceil(1000) as u64)?;
         for chunk in keys.chunks(1000) {
             self.count(0, 0);
             self.bucket.delete_multiple(chunk.to_vec()).await.map_err(|e| Error::Storage(format!("R2 delete: {e}")))?;
