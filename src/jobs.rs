@@ -8,6 +8,7 @@ use crate::{omi, store};
 pub fn registered() -> Vec<&'static Job> {
     let mut all: Vec<&'static Job> = vec![&store::gc::JOB];
     all.extend(omi::jobs::JOBS.iter());
+    all.push(&crate::admin::CONSISTENCY_JOB);
     all
 }
 

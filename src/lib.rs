@@ -28,6 +28,7 @@ mod admin;
 mod health;
 mod http;
 mod jobs;
+mod openapi;
 
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 

@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::request::RequestState;
-use crate::{admin, faults, files, health, http, live, observe, omi};
+use crate::{admin, faults, files, health, http, live, observe, omi, openapi};
 
 /// Who may call a route. Checked centrally by [`dispatch`] before the handler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,14 +185,24 @@ fn request_state(req: &Request) -> RequestState {
     }
 }
 
+/// A test build's `X-R2D1-Budget` (production builds ignore it).
+fn test_budget(req: &Request) -> Option<u64> {
+    if !faults::ENABLED {
+        return None;
+    }
+    http::header(req, "X-R2D1-Budget").and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
     let incoming = observe::Incoming::of(&req);
     let state = request_state(&req);
     incoming.note(&state);
     let (result, state) = match read_config(&env) {
         Ok(config) => {
-            // Every adapter call counts against the plan's per-request limit from here on.
-            state.set_budget(Some(config.subrequest_budget as u64));
+            // Every adapter call counts against the plan's per-request limit from here on (test
+            // builds: `X-R2D1-Budget` sets another, so one worker can play both plans).
+            let budget = test_budget(&req).unwrap_or(config.subrequest_budget as u64);
+            state.set_budget(Some(budget));
             let app = App::new(env.clone(), config, Some(ctx), state);
             let state = app.state.clone();
             (dispatch(req, app).await, state)
@@ -274,6 +284,7 @@ pub(crate) use route;
 
 static CORE_ROUTES: &[Route] = &[
     route!(Get "/api/health", Open, |_req, app, _p| health::get(app).await),
+    route!(Get "/api/openapi.json", Open, |_req, _app, _p| openapi::get()),
     route!(Get "/api/admin/consistency", ApiToken, |req, app, _p| admin::consistency(&req, app).await),
     route!(Get "/api/admin/jobs", ApiToken, |_req, app, _p| admin::jobs(app).await),
     route!(Post "/api/admin/jobs/{name}/run", ApiToken, |_req, app, p| admin::run_job(app, p.get("name")).await),

@@ -26,7 +26,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn of(report: &Report, index_rows_without_version: usize) -> Counts {
+    pub fn of(report: &Report, index_rows_without_version: i64) -> Counts {
         let sum = |f: fn(&super::consistency::Section) -> usize| report.sections.iter().map(f).sum::<usize>() as i64;
         Counts {
             rows: sum(|s| s.rows),
@@ -35,7 +35,7 @@ impl Counts {
             sha_mismatches: sum(|s| s.sha_mismatches),
             objects_without_rows: sum(|s| s.objects_without_rows),
             orphans_older_than_grace: sum(|s| s.orphans_older_than_grace),
-            index_rows_without_version: index_rows_without_version as i64,
+            index_rows_without_version,
         }
     }
 
@@ -148,7 +148,15 @@ struct Id {
 }
 
 /// Records one call of a walk; returns the walk's id (a new one when `walk` is `None`).
-pub async fn record(meta: &MetaStore, walk: Option<i64>, mode: Mode, trigger: &str, now: i64, complete: bool, c: &Counts) -> Result<Option<i64>> {
+pub async fn record(
+    meta: &MetaStore,
+    walk: Option<i64>,
+    mode: Mode,
+    trigger: &str,
+    now: i64,
+    complete: bool,
+    c: &Counts,
+) -> Result<Option<i64>> {
     match walk {
         Some(id) => {
             meta.run(add(id, now, complete, c)).await?;

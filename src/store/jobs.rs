@@ -77,7 +77,7 @@ pub fn is_due(job: &Job, row: Option<&JobRow>, now: i64) -> bool {
 
 // --- SQL (the jobs table) ---------------------------------------------------------------------
 
-fn select_all() -> crate::store::Statement {
+pub fn select_all() -> crate::store::Statement {
     stmt!(
         "SELECT name, cursor, last_started_at, last_finished_at, last_success_at, last_error, last_error_at, \
            consecutive_failures, runs, last_report FROM jobs ORDER BY name"

@@ -7,9 +7,11 @@
 //! - [`commit`]: R2 first, then one D1 batch fenced against the GC.
 //! - [`gc`]: condemn → claim → delete → tombstone, for every prefix.
 //! - [`jobs`]: the runner every scheduled job goes through, with its state in D1.
-//! - [`consistency`]: rows against objects for every kind, merge-joined, resumable.
+//! - [`consistency`]: rows against objects for every kind, merge-joined, resumable; [`checks`]:
+//!   its walks persisted (what `/api/health` reports).
 
 pub mod blob;
+pub mod checks;
 pub mod commit;
 pub mod consistency;
 pub mod digest;
