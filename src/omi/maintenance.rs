@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use futures_util::{stream, StreamExt};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -38,42 +37,145 @@ const RETENTION_ROUND_OPS: u64 = 1 + 3 * 4 + 2 + 2;
 // Import
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportReport {
     pub success: bool,
     pub imported: usize,
     pub duplicates: usize,
     pub failed: usize,
     pub errors: Vec<Value>,
+    /// Every record of the body was dealt with. When not, `next_line` is where to resume.
+    pub done: bool,
+    /// The body's line (1-based) of the first record not dealt with: the request's operation
+    /// budget or time ran out. The client sends the lines from there again; the counts cover
+    /// only the lines before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_line: Option<usize>,
+}
+
+/// The most R2 + D1 operations storing one new record costs: the duplicate check, the memory
+/// and its daily copy, and the fenced index batch (tests/omi_import.test.mjs measures it).
+pub const IMPORT_RECORD_OPS: u64 = 16;
+/// Wall time an import works before it answers with `nextLine` (a client waits for it).
+const IMPORT_TIME_MS: i64 = 20_000;
+
+/// A record ready to store (parsed, with its uid and hash).
+struct Parsed {
+    line: usize,
+    incoming: Incoming,
+    sha: String,
+}
+
+/// What became of a line, before anything is stored.
+enum Sorted {
+    Bad(usize, Error),
+    Duplicate(usize),
+    New(Parsed),
 }
 
 /// NDJSON of legacy records, each a bare Omi memory (with a `uid`) or the old app's
 /// `{memory, processed, analytics, webhook_received_at}` wrapper. Idempotent like the webhook.
+/// Bounded by the request's operation budget: identical records within the body count once,
+/// the records already stored are found with one D1 query, and the new ones are stored while
+/// the budget (and [`IMPORT_TIME_MS`]) lasts; the rest is left to a next call (`next_line`).
 pub async fn import(app: &App, default_uid: Option<&str>, lines: Vec<(usize, &str)>) -> Result<ImportReport> {
     let repo = OmiRepo::new(app.meta()?);
     let store = app.store()?;
     let (repo, store) = (&repo, &store);
-    let results: Vec<(usize, Result<bool>)> = stream::iter(lines)
-        .map(|(n, line)| async move { (n, import_line(app, store, repo, default_uid, line).await) })
-        .buffer_unordered(IMPORT_CONCURRENCY)
-        .collect()
-        .await;
-    let (mut imported, mut duplicates, mut errors) = (0, 0, Vec::new());
-    for (n, r) in results {
-        match r {
-            Ok(false) => imported += 1,
-            Ok(true) => duplicates += 1,
-            // A storage failure fails the request, so the client retries the whole batch
-            // (idempotent); bad records are reported and skipped.
-            Err(e) if e.status() >= 500 => return Err(e),
-            Err(e) => errors.push(json!({ "line": n, "code": e.code(), "message": e.to_string() })),
+    let started = store.request().now();
+
+    // Parse every line and drop the body's own repeats (pure, no operations).
+    let mut seen = HashSet::new();
+    let mut sorted: Vec<Sorted> = Vec::with_capacity(lines.len());
+    for (n, line) in lines {
+        match parse_record(n, default_uid, line) {
+            Err(e) => sorted.push(Sorted::Bad(n, e)),
+            Ok(p) if !seen.insert((p.incoming.uid.clone(), p.incoming.memory.id.clone(), p.sha.clone())) => {
+                sorted.push(Sorted::Duplicate(n))
+            }
+            Ok(p) => sorted.push(Sorted::New(p)),
+        }
+    }
+    // The records already stored, in one query.
+    let candidates: Vec<(&str, &str, &str)> = sorted
+        .iter()
+        .filter_map(|s| match s {
+            Sorted::New(p) => Some((p.incoming.uid.as_str(), p.incoming.memory.id.as_str(), p.sha.as_str())),
+            _ => None,
+        })
+        .collect();
+    let stored = if candidates.is_empty() { HashSet::new() } else { repo.stored_versions(&candidates).await? };
+    let mut at = 0;
+    for s in sorted.iter_mut() {
+        if let Sorted::New(p) = s {
+            if stored.contains(&at) {
+                *s = Sorted::Duplicate(p.line);
+            }
+            at += 1;
+        }
+    }
+
+    // Store the new ones, a few at a time, while the budget and the time last.
+    let mut todo: Vec<Parsed> = Vec::new();
+    let mut rest = Vec::with_capacity(sorted.len());
+    for s in sorted {
+        match s {
+            Sorted::New(p) => todo.push(p),
+            other => rest.push(other),
+        }
+    }
+    let (mut imported, mut duplicates) = (0, 0);
+    let mut todo = todo.into_iter().peekable();
+    let mut next_line = None;
+    while todo.peek().is_some() {
+        let affordable = (store.request().ops_left() / IMPORT_RECORD_OPS) as usize;
+        let n = affordable.min(IMPORT_CONCURRENCY);
+        if n == 0 || store.request().now() - started >= IMPORT_TIME_MS {
+            next_line = todo.peek().map(|p| p.line);
+            break;
+        }
+        let chunk: Vec<Parsed> = todo.by_ref().take(n).collect();
+        let results =
+            futures_util::future::join_all(chunk.into_iter().map(|p| async move {
+                (p.line, store_memory(store, repo, app.config.write_daily_copy, p.incoming, async { Ok(()) }).await)
+            }))
+            .await;
+        for (n, r) in results {
+            match r {
+                Ok(s) if s.duplicate => duplicates += 1,
+                Ok(_) => imported += 1,
+                // A storage failure fails the request, so the client retries the whole batch
+                // (idempotent).
+                Err(e) if e.status() >= 500 || e.code() == "over_budget" => return Err(e),
+                Err(e) => rest.push(Sorted::Bad(n, e)),
+            }
+        }
+    }
+
+    // The counts cover the lines before `next_line` only: the client sends the rest again.
+    let counted = |line: usize| next_line.is_none_or(|next| line < next);
+    let mut errors = Vec::new();
+    for s in rest {
+        match s {
+            Sorted::Duplicate(n) if counted(n) => duplicates += 1,
+            Sorted::Bad(n, e) if counted(n) => errors.push(json!({ "line": n, "code": e.code(), "message": e.to_string() })),
+            _ => {}
         }
     }
     errors.sort_by_key(|e| e["line"].as_u64());
-    Ok(ImportReport { success: errors.is_empty(), imported, duplicates, failed: errors.len(), errors })
+    Ok(ImportReport {
+        success: errors.is_empty(),
+        imported,
+        duplicates,
+        failed: errors.len(),
+        errors,
+        done: next_line.is_none(),
+        next_line,
+    })
 }
 
-/// Stores one legacy record; `Ok(true)` when it was already stored.
-async fn import_line(app: &App, store: &Store, repo: &OmiRepo, default_uid: Option<&str>, line: &str) -> Result<bool> {
+/// One legacy record, parsed and checked.
+fn parse_record(line_no: usize, default_uid: Option<&str>, line: &str) -> Result<Parsed> {
     let value: Value = serde_json::from_str(line).map_err(|e| Error::bad_request("invalid_json", format!("not valid JSON: {e}")))?;
     let record = unwrap_legacy(value)?;
     let uid = record
@@ -84,16 +186,13 @@ async fn import_line(app: &App, store: &Store, repo: &OmiRepo, default_uid: Opti
     check_key_part(uid).map_err(|why| Error::invalid_field("uid", why))?;
     let memory = memory_from_value(&record.memory)?;
     let body = serde_json::to_vec(&record.memory)?;
+    let sha = sha256_hex(&body);
     let received_ms = record.received_ms.unwrap_or(memory.created_ms);
-    let stored = store_memory(
-        store,
-        repo,
-        app.config.write_daily_copy,
-        Incoming { uid: uid.to_string(), body, memory, received_ms, delivery_id: None, kind: "import" },
-        async { Ok(()) },
-    )
-    .await?;
-    Ok(stored.duplicate)
+    Ok(Parsed {
+        line: line_no,
+        incoming: Incoming { uid: uid.to_string(), body, memory, received_ms, delivery_id: None, kind: "import" },
+        sha,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
