@@ -30,6 +30,7 @@ build_web() {
   node_modules/.bin/esbuild web/app.js web/style.css --bundle --minify --format=esm --target=es2020 \
     --outdir="$web" --log-level=warning >&2
   cp web/index.html "$web/index.html"
+  cp web/_headers "$web/_headers" # the dashboard's security headers (Workers static assets)
   touch "$webstamp"
   local gz
   gz=$(cat "$web/index.html" "$web/app.js" "$web/style.css" | gzip -9 | wc -c)

@@ -1,27 +1,12 @@
-//! Request plumbing shared by every resource: body and query parsing with limits, the API
-//! token check (called by the router's access rules), and JSON responses (errors included).
-//! The per-request context is [`App`] (`app.rs`).
+//! Request plumbing shared by every resource: body and query parsing with limits, and JSON
+//! responses (errors included). Who may call a route is decided before any of this, by the
+//! router (`access::guard`). The per-request context is [`App`] (`app.rs`).
 
 use serde::Serialize;
 use worker::{Headers, Request, Response};
 
 pub use crate::app::App;
-use crate::auth;
-use crate::config::Config;
 use crate::error::{Error, Result};
-
-/// Requires `Authorization: Bearer <API_TOKEN>`. Without a configured token the API is closed
-/// (503), never open. Called by the router for every route whose access rule asks for it.
-pub fn require_api_token(config: &Config, req: &Request) -> Result<()> {
-    let expected =
-        config.api_token.as_ref().ok_or_else(|| Error::NotConfigured("API_TOKEN is not set; the API stays closed until it is".into()))?;
-    let header = req.headers().get("Authorization").ok().flatten();
-    match auth::bearer_token(header.as_deref()) {
-        Some(given) if auth::tokens_match(given, expected.expose()) => Ok(()),
-        Some(_) => Err(Error::Unauthorized("invalid API token".into())),
-        None => Err(Error::Unauthorized("missing Authorization: Bearer <API_TOKEN> header".into())),
-    }
-}
 
 /// The value of query parameter `name`, if present (percent-decoded).
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
@@ -38,19 +23,44 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-/// Reads the whole body, refusing more than `limit` bytes: first by `Content-Length`, before
-/// reading anything, then by what actually arrived (a sender may lie or stream).
+/// Reads the whole body, refusing more than `limit` bytes before buffering them: first by
+/// `Content-Length`, before reading anything; then, chunk by chunk as the body streams in,
+/// stopping at the first chunk that would pass the limit (a sender may lie, or send chunked
+/// without a length). The buffer grows by doubling but never past `limit`, so a refused body
+/// costs at most about 1.5 × `limit` of memory, whatever its size.
 pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>> {
-    if let Some(len) = header(req, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok()) {
+    use futures_util::StreamExt;
+    let declared = header(req, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(len) = declared {
         if len > limit as u64 {
-            return Err(Error::PayloadTooLarge(format!("body is {len} bytes; the limit is {limit}")));
+            return Err(too_large(Some(len), limit));
         }
     }
-    let bytes = req.bytes().await.map_err(|e| Error::bad_request("unreadable_body", format!("could not read the body: {e}")))?;
-    if bytes.len() > limit {
-        return Err(Error::PayloadTooLarge(format!("body is {} bytes; the limit is {limit}", bytes.len())));
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
     }
-    Ok(bytes)
+    let mut stream = req.stream().map_err(|e| Error::bad_request("unreadable_body", format!("could not read the body: {e}")))?;
+    let mut out: Vec<u8> = Vec::with_capacity(declared.map_or(0, |l| l as usize).min(limit));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| Error::bad_request("unreadable_body", format!("could not read the body: {e}")))?;
+        let needed = out.len() + chunk.len();
+        if needed > limit {
+            return Err(too_large(None, limit));
+        }
+        if needed > out.capacity() {
+            let target = needed.max(out.capacity().saturating_mul(2)).max(16 * 1024).min(limit);
+            out.reserve_exact(target - out.len());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+fn too_large(declared: Option<u64>, limit: usize) -> Error {
+    match declared {
+        Some(len) => Error::PayloadTooLarge(format!("body is {len} bytes; the limit is {limit}")),
+        None => Error::PayloadTooLarge(format!("body is larger than the limit of {limit} bytes")),
+    }
 }
 
 /// Requires a JSON content type when one is given (a missing type is accepted: many webhook
@@ -74,6 +84,7 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response> {
     let headers = Headers::new();
     headers.set("Content-Type", "application/json; charset=utf-8").map_err(Error::from)?;
     headers.set("Cache-Control", "no-store").map_err(Error::from)?;
+    headers.set("X-Content-Type-Options", "nosniff").map_err(Error::from)?;
     Ok(Response::ok(body).map_err(Error::from)?.with_status(status).with_headers(headers))
 }
 

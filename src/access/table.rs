@@ -174,6 +174,7 @@ pub const ROUTES: &[RouteRule] = &[
     r(Get, "/api/__test/panic", Access::TestOnly, "a deliberate panic", Existing),
     r(Post, "/api/__test/release", Access::TestOnly, "release a pause point", Issue10),
     r(Get, "/api/__test/paused", Access::TestOnly, "parked pause points", Issue10),
+    r(Get, "/api/__test/access-table", Access::TestOnly, "the served routes with their rules (the generated access test)", Issue11),
 ];
 
 /// The access rule of a route. `HEAD` uses the `GET` route's rule.

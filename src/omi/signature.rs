@@ -84,9 +84,11 @@ pub fn sign(secret: &str, timestamp: i64, uid: &str, body: &[u8]) -> String {
 /// Checks `header` against the body; `now_secs` is our clock.
 pub fn verify(secret: &str, header: &str, uid: &str, body: &[u8], now_secs: i64) -> Result<(), SignatureError> {
     let parsed = parse_header(header)?;
-    let skew = (now_secs - parsed.timestamp).abs();
-    if skew > TOLERANCE_SECS {
-        return Err(SignatureError::Stale { skew_secs: skew });
+    // `abs_diff`: a `t=` near i64::MIN (or our clock at an extreme) must be stale, not an
+    // overflow panic.
+    let skew = now_secs.abs_diff(parsed.timestamp);
+    if skew > TOLERANCE_SECS.unsigned_abs() {
+        return Err(SignatureError::Stale { skew_secs: i64::try_from(skew).unwrap_or(i64::MAX) });
     }
     let expected = mac(secret, parsed.timestamp, uid, body);
     if parsed.signatures.iter().any(|sig| expected.clone().verify_slice(sig).is_ok()) {
@@ -129,6 +131,17 @@ mod tests {
         assert_eq!(verify("whsec_other", &header, "u1", body, NOW), Err(SignatureError::Mismatch));
         assert_eq!(verify(SECRET, &header, "u1", body, NOW + 301), Err(SignatureError::Stale { skew_secs: 301 }));
         assert_eq!(verify(SECRET, &header, "u1", body, NOW - 301), Err(SignatureError::Stale { skew_secs: 301 }));
+    }
+
+    #[test]
+    fn timestamps_at_the_extremes_are_stale_not_a_panic() {
+        let body = b"{}";
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            let header = format!("t={t},v1={}", sign(SECRET, 0, "u1", body));
+            assert!(matches!(verify(SECRET, &header, "u1", body, NOW), Err(SignatureError::Stale { .. })), "{t}");
+            assert!(verify(SECRET, &header, "u1", body, i64::MIN).is_err());
+            assert!(verify(SECRET, &header, "u1", body, i64::MAX).is_err());
+        }
     }
 
     #[test]

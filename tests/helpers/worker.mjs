@@ -53,11 +53,13 @@ export async function applyMigrations(db) {
 
 /**
  * Starts the worker. `bindings` override or add vars and secrets; `webhookLimit` is the per-uid
- * webhook rate limit per minute.
+ * webhook rate limit per minute, `webhookCeiling` the limit over every uid, `authLimit` the
+ * failed authentications per client address per minute; `inspector` opens the V8 inspector on
+ * a free port (`inspectorPort`).
  * Returns helpers: `fetch(path, init)`, `api(path, init)` (with the API token), the D1 and R2
  * bindings for looking inside, and `dispose()`.
  */
-export async function startWorker({ bindings = {}, migrate = true, webhookLimit = 100_000 } = {}) {
+export async function startWorker({ bindings = {}, migrate = true, webhookLimit = 100_000, webhookCeiling = 1_000_000, authLimit = 100_000, inspector = false } = {}) {
   const build = process.env.R2D1_TEST_BUILD || join(ROOT, "build-test");
   const mf = new Miniflare({
     host: "127.0.0.1",
@@ -72,7 +74,12 @@ export async function startWorker({ bindings = {}, migrate = true, webhookLimit 
     r2Buckets: ["BUCKET"],
     d1Databases: ["DB"],
     // The production limit is in wrangler.toml; tests that are not about it must not hit it.
-    ratelimits: { WEBHOOK_LIMITER: { simple: { limit: webhookLimit, period: 60 } } },
+    ratelimits: {
+      WEBHOOK_LIMITER: { simple: { limit: webhookLimit, period: 60 } },
+      WEBHOOK_CEILING: { simple: { limit: webhookCeiling, period: 60 } },
+      AUTH_LIMITER: { simple: { limit: authLimit, period: 60 } },
+    },
+    ...(inspector ? { inspectorPort: 0 } : {}),
     durableObjects: { LIVE: "LiveHub" },
     // The dashboard, as wrangler.toml's [assets] serves it; other paths reach the worker.
     assets: { directory: join(build, "web"), routerConfig: { has_user_worker: true } },
