@@ -48,6 +48,12 @@ pub fn warnings(legacy_webhook_token: bool, api_token: bool, missing_limiters: &
     out
 }
 
+/// Whether `OMI_WEBHOOK_TOKEN` opens the webhooks: set, and not ignored because the app's
+/// signing secret is (signature mode).
+pub fn legacy_token_accepted(config: &crate::config::Config) -> bool {
+    config.omi_webhook_token.is_some() && config.omi_signing_secret.is_none()
+}
+
 pub async fn get(app: &App) -> Result<Response> {
     // A HEAD of a key that never exists is the cheapest call that still reaches the bucket.
     let r2 = match app.blobs() {
@@ -82,7 +88,7 @@ pub async fn get(app: &App) -> Result<Response> {
         schema_version,
         limiters,
         enrollment: app.config.omi_enrollment,
-        warnings: warnings(app.config.omi_webhook_token.is_some(), app.config.api_token.is_some(), &missing),
+        warnings: warnings(legacy_token_accepted(&app.config), app.config.api_token.is_some(), &missing),
     };
     http::json(if healthy { 200 } else { 503 }, &body)
 }

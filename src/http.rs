@@ -24,34 +24,69 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
 }
 
 /// Reads the whole body, refusing more than `limit` bytes before buffering them: first by
-/// `Content-Length`, before reading anything; then, chunk by chunk as the body streams in,
-/// stopping at the first chunk that would pass the limit (a sender may lie, or send chunked
-/// without a length). The buffer grows by doubling but never past `limit`, so a refused body
-/// costs at most about 1.5 × `limit` of memory, whatever its size.
+/// `Content-Length`, before reading anything; then chunk by chunk as the body streams in,
+/// cancelling the stream at the first chunk that passes the limit (a sender may lie, or send
+/// chunked without a length). The chunks stay JavaScript buffers until the body is complete, and
+/// are then copied once into a buffer of the exact size, so a refused body never reaches the
+/// wasm heap (whose memory never shrinks) and an accepted one is allocated once.
 pub async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>> {
-    use futures_util::StreamExt;
     let declared = header(req, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
     if let Some(len) = declared {
         if len > limit as u64 {
             return Err(too_large(Some(len), limit));
         }
     }
-    if req.inner().body().is_none() {
-        return Ok(Vec::new());
+    let Some(stream) = req.inner().body() else { return Ok(Vec::new()) };
+    read_limited(stream.into(), limit).await.map_err(|e| match e {
+        ReadError::TooLarge => too_large(None, limit),
+        ReadError::Js(e) => Error::bad_request("unreadable_body", format!("could not read the body: {e:?}")),
+    })
+}
+
+enum ReadError {
+    TooLarge,
+    Js(wasm_bindgen::JsValue),
+}
+
+impl From<wasm_bindgen::JsValue> for ReadError {
+    fn from(e: wasm_bindgen::JsValue) -> Self {
+        ReadError::Js(e)
     }
-    let mut stream = req.stream().map_err(|e| Error::bad_request("unreadable_body", format!("could not read the body: {e}")))?;
-    let mut out: Vec<u8> = Vec::with_capacity(declared.map_or(0, |l| l as usize).min(limit));
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Error::bad_request("unreadable_body", format!("could not read the body: {e}")))?;
-        let needed = out.len() + chunk.len();
-        if needed > limit {
-            return Err(too_large(None, limit));
+}
+
+async fn read_limited(stream: wasm_bindgen::JsValue, limit: usize) -> std::result::Result<Vec<u8>, ReadError> {
+    use js_sys::{Function, Promise, Reflect, Uint8Array};
+    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen_futures::JsFuture;
+    let method = |target: &JsValue, name: &str| -> std::result::Result<Function, JsValue> {
+        Reflect::get(target, &JsValue::from_str(name))?.dyn_into()
+    };
+    let reader = method(&stream, "getReader")?.call0(&stream)?;
+    let read = method(&reader, "read")?;
+    let mut chunks: Vec<Uint8Array> = Vec::new();
+    let mut total: usize = 0;
+    loop {
+        let step = JsFuture::from(read.call0(&reader)?.dyn_into::<Promise>()?).await?;
+        if Reflect::get(&step, &JsValue::from_str("done"))?.as_bool() == Some(true) {
+            break;
         }
-        if needed > out.capacity() {
-            let target = needed.max(out.capacity().saturating_mul(2)).max(16 * 1024).min(limit);
-            out.reserve_exact(target - out.len());
+        let chunk: Uint8Array = Reflect::get(&step, &JsValue::from_str("value"))?.dyn_into()?;
+        total = total.saturating_add(chunk.length() as usize);
+        if total > limit {
+            // Tell the sender to stop; what it already sent is dropped with `chunks`.
+            if let Ok(cancel) = method(&reader, "cancel") {
+                let _ = cancel.call0(&reader);
+            }
+            return Err(ReadError::TooLarge);
         }
-        out.extend_from_slice(&chunk);
+        chunks.push(chunk);
+    }
+    let mut out = vec![0u8; total];
+    let mut at = 0;
+    for chunk in chunks {
+        let n = chunk.length() as usize;
+        chunk.copy_to(&mut out[at..at + n]);
+        at += n;
     }
     Ok(out)
 }

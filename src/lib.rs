@@ -22,7 +22,7 @@ pub mod store;
 mod proptests;
 
 mod admin;
-mod health;
+pub mod health;
 mod http;
 mod jobs;
 

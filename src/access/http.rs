@@ -109,7 +109,7 @@ async fn me(app: &App) -> Result<Response> {
         "scopes": principal.scopes,
         "can": can,
         "enrollment": app.config.omi_enrollment,
-        "legacyWebhookToken": app.config.omi_webhook_token.is_some(),
+        "legacyWebhookToken": crate::health::legacy_token_accepted(&app.config),
     }))
 }
 

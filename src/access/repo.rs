@@ -323,7 +323,7 @@ pub fn admin_enroll(uid: &str, label: &str, now: i64) -> Vec<Statement> {
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all(serialize = "camelCase"))]
 pub struct EnrollmentRow {
     pub uid: String,
     pub label: String,
@@ -341,7 +341,7 @@ pub fn list_enrollments() -> Statement {
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all(serialize = "camelCase"))]
 pub struct RequestRow {
     pub uid: String,
     pub deliveries: i64,

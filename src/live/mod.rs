@@ -188,10 +188,15 @@ impl DurableObject for LiveHub {
                     }
                     Delivery::Skip => skipped += 1,
                     Delivery::Close => {
-                        let _ = ws.close(Some(CLOSE_REVOKED), Some("credential revoked"));
+                        if let Err(e) = ws.close(Some(CLOSE_REVOKED), Some("credential revoked")) {
+                            worker::console_warn!("r2d1 live: closing a revoked socket failed: {e}");
+                        }
                         closed += 1;
                     }
                 }
+            }
+            if closed > 0 {
+                worker::console_log!("r2d1 live: closed {closed} socket(s) whose credential was revoked");
             }
             return Response::from_json(&json!({ "sent": sent, "skipped": skipped, "closed": closed }));
         }

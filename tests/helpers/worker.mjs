@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { Miniflare } from "miniflare";
@@ -59,8 +60,21 @@ export async function applyMigrations(db) {
  * Returns helpers: `fetch(path, init)`, `api(path, init)` (with the API token), the D1 and R2
  * bindings for looking inside, and `dispose()`.
  */
-export async function startWorker({ bindings = {}, migrate = true, webhookLimit = 100_000, webhookCeiling = 1_000_000, authLimit = 100_000, inspector = false } = {}) {
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startWorker({ bindings = {}, migrate = true, webhookLimit = 100_000, webhookCeiling = 1_000_000, authLimit = 100_000, limiters = true, inspector = false } = {}) {
   const build = process.env.R2D1_TEST_BUILD || join(ROOT, "build-test");
+  const inspectorPort = inspector ? await freePort() : undefined;
   const mf = new Miniflare({
     host: "127.0.0.1",
     modules: true,
@@ -74,12 +88,14 @@ export async function startWorker({ bindings = {}, migrate = true, webhookLimit 
     r2Buckets: ["BUCKET"],
     d1Databases: ["DB"],
     // The production limit is in wrangler.toml; tests that are not about it must not hit it.
-    ratelimits: {
-      WEBHOOK_LIMITER: { simple: { limit: webhookLimit, period: 60 } },
-      WEBHOOK_CEILING: { simple: { limit: webhookCeiling, period: 60 } },
-      AUTH_LIMITER: { simple: { limit: authLimit, period: 60 } },
-    },
-    ...(inspector ? { inspectorPort: 0 } : {}),
+    ratelimits: limiters
+      ? {
+          WEBHOOK_LIMITER: { simple: { limit: webhookLimit, period: 60 } },
+          WEBHOOK_CEILING: { simple: { limit: webhookCeiling, period: 60 } },
+          AUTH_LIMITER: { simple: { limit: authLimit, period: 60 } },
+        }
+      : {},
+    ...(inspectorPort ? { inspectorPort } : {}),
     durableObjects: { LIVE: "LiveHub" },
     // The dashboard, as wrangler.toml's [assets] serves it; other paths reach the worker.
     assets: { directory: join(build, "web"), routerConfig: { has_user_worker: true } },
@@ -94,7 +110,7 @@ export async function startWorker({ bindings = {}, migrate = true, webhookLimit 
   const api = (path, init = {}) =>
     fetch(path, { ...init, headers: { authorization: `Bearer ${API_TOKEN}`, ...(init.headers || {}) } });
 
-  return { mf, db, bucket, fetch, api, dispose: () => mf.dispose() };
+  return { mf, db, bucket, fetch, api, inspectorPort, dispose: () => mf.dispose() };
 }
 
 /** Asserts the `{"error":{"code","message"}}` shape and returns the parsed body. */
