@@ -141,8 +141,7 @@ async fn create_key(mut req: Request, app: &App) -> Result<Response> {
         body.validate(app.now_ms).map_err(|e| Error::invalid_field(e.field(), e.to_string().split_once(": ").map_or("", |(_, w)| w)))?;
     let key = NewKey::generate().map_err(|e| Error::Internal(format!("random: {e}")))?;
     let row = repo(app)?.create_key(&key, &spec, app.now_ms, &actor(app)).await?;
-    let mut view = row_view(&row, app.now_ms);
-    view["key"] = json!(key.key);
+    let view = row_view(&row, app.now_ms);
     http::json(
         201,
         &json!({ "success": true, "key": view, "secret": key.key,
@@ -482,7 +481,13 @@ async fn redeem(mut req: Request, app: &App) -> Result<Response> {
     match outcome {
         Ok(()) => page(200, "Connected", DONE),
         Err(e) if check_key_part(&parsed.uid).is_err() => page(e.status(), "Missing Omi account", "<h1>Open this page from the Omi app</h1><p class=\"error\">The Omi account is missing. Start the set-up again from the Omi app.</p>"),
-        Err(e) => page(e.status(), "Invite code", &form(&parsed.uid, Some(("error", &e.to_string())))),
+        Err(e) => {
+            let mut resp = page(e.status(), "Invite code", &form(&parsed.uid, Some(("error", &e.to_string()))))?;
+            if let Error::TooManyRequests { retry_after_secs, .. } = e {
+                resp.headers_mut().set("Retry-After", &retry_after_secs.to_string())?;
+            }
+            Ok(resp)
+        }
     }
 }
 
