@@ -62,7 +62,7 @@ test("installing the Omi app: unenrolled deliveries are answered 2xx and dropped
   // The programme makes a single-use code for Ana.
   const invite = await ok(await omiApp.api("/api/admin/invites", json("POST", { label: "Ana Pérez", maxUses: 1, expiresInDays: 7 })), 201);
   assert.match(invite.code, /^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/);
-  assert.equal(invite.enrollUrl, `${omiBase}/api/omi/enroll`);
+  assert.equal(invite.enrollUrl, "http://r2d1.test/api/omi/enroll", "the auth-step URL on the origin the admin used");
 
   // Omi opens the auth step with ?uid=; Ana types the code (lower case, no dashes: forgiven).
   const page = await browser.context.newPage();
@@ -158,7 +158,7 @@ test("dashboard: an admin creates and revokes keys and a mentor's credential, an
     assert.deepEqual(await navLinks(page), ["Mentors", "Logs", "Apps", "Storage", "Keys", "Onboarding", "Audit"]);
     assert.match(await page.locator(".legacy-token").textContent(), /anyone holding it can write as any mentor/);
 
-    await page.getByRole("link", { name: "Keys" }).click();
+    await page.locator("header nav").getByRole("link", { name: "Keys" }).click();
     await page.locator("h1", { hasText: "Keys" }).waitFor();
     await page.getByLabel("Name", { exact: true }).fill("deploy bot");
     await page.getByLabel("Scopes").fill("apps:write:demo, apps:read");
@@ -175,7 +175,7 @@ test("dashboard: an admin creates and revokes keys and a mentor's credential, an
     await page.locator(`tr[data-prefix="${prefix}"][data-status="revoked"]`).waitFor();
     assert.equal((await dash.fetch("/api/apps", { headers: { authorization: `Bearer ${secret}` } })).status, 401);
 
-    await page.getByRole("link", { name: "Onboarding" }).click();
+    await page.locator("header nav").getByRole("link", { name: "Onboarding" }).click();
     await page.locator("h1", { hasText: "Onboarding" }).waitFor();
     await page.getByLabel("Omi uid").fill("carol");
     await page.getByLabel("Mentor (name)").fill("Carol");
@@ -194,12 +194,31 @@ test("dashboard: an admin creates and revokes keys and a mentor's credential, an
     await page.locator("tr[data-invite]").first().waitFor();
     await screenshots(page, "access-05-onboarding");
 
-    await page.getByRole("link", { name: "Audit" }).click();
+    await page.locator("header nav").getByRole("link", { name: "Audit" }).click();
     await page.locator("table.audit tr[data-outcome]").first().waitFor();
     const audit = await page.locator("table.audit").textContent();
     assert.match(audit, /\/api\/admin\/keys\/\{prefix\}/);
     assert.match(audit, /\/api\/admin\/mentors\/\{uid\}\/credentials/);
     await screenshots(page, "access-06-audit");
+  } finally {
+    await page.close();
+  }
+});
+
+test("dashboard: a read-only app key sees the app's versions but no restore button, and no Omi pages", async () => {
+  assert.equal((await dash.api("/api/apps/demo/files/index.html", { method: "PUT", body: "<h1>v1</h1>" })).status, 201);
+  assert.equal((await dash.api("/api/apps/demo/versions", json("POST", { changelog: "first" }))).status, 201);
+  const reader = await createKey(dash, ["apps:read:demo"], { name: "demo reader" });
+  const page = await browser.context.newPage();
+  try {
+    await signIn(page, reader.secret);
+    await page.waitForFunction(() => location.hash.startsWith("#/apps"));
+    assert.deepEqual(await navLinks(page), ["Apps"]);
+    assert.equal(await page.locator(".live-status").textContent(), "No live feed");
+    await page.goto(`${dashBase}/#/apps/demo`);
+    await page.locator("[data-version='1']").waitFor();
+    assert.equal(await page.getByRole("button", { name: "Download .tar.gz" }).count(), 1);
+    assert.equal(await page.getByRole("button", { name: /Restore version/ }).count(), 0);
   } finally {
     await page.close();
   }

@@ -3,7 +3,6 @@
 // enrollment: who is linked, and which unenrolled uids Omi has been delivering for.
 import { h, mount, fmt, ui } from "../dom.js";
 import { getJson, postJson, request, seg } from "../api.js";
-import { session } from "../session.js";
 
 const when = (ms) => (ms ? fmt.date(new Date(ms).toISOString()) : "–");
 
@@ -108,6 +107,7 @@ export function onboardingView() {
               ),
             );
             showCredentials(r.uid);
+            loadEnrollment(); // a credential enrolls its uid
           } catch (err) {
             mount(credOut, ui.error("create the credential", err));
           } finally {
@@ -193,7 +193,7 @@ export function onboardingView() {
                 h("p", {}, "Shown once. The mentor installs the programme's Omi app and types this code on its set-up page (", h("code", {}, r.enrollUrl), ")."),
               ),
             );
-            e.target.reset();
+            label.value = "";
             loadInvites();
           } catch (err) {
             mount(inviteOut, ui.error("create the invite", err));
@@ -262,13 +262,10 @@ export function onboardingView() {
       inviteOut = h("div", { "aria-live": "polite" });
       invites = h("div", {});
       enrolled = h("div", {});
-      const me = session.me || {};
       mount(
         el,
         h("h1", {}, "Onboarding"),
-        me.legacyWebhookToken
-          ? h("div", { class: "banner warn", role: "status" }, "OMI_WEBHOOK_TOKEN is set: anyone holding it can write as any mentor. Create a credential for each mentor below, move them over, then unset it.")
-          : null,
+        h("p", { class: "meta" }, "Connect mentors' Omi: a webhook credential of their own (developer webhooks), or an invite code for the programme's Omi app. The shared OMI_WEBHOOK_TOKEN, while set, lets anyone holding it write as any mentor."),
         credentialForm(),
         credOut,
         credList,
