@@ -47,11 +47,14 @@ pub struct Caller {
     pub webhook: Option<WebhookPass>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum WebhookPass {
     Accepted(Via),
-    /// Read the body (bounded), then [`finish_webhook`].
-    NeedSignature,
+    /// Read the body (bounded), then [`finish_webhook`]. `loaded`: the uid's credentials, when
+    /// the token check already read them (so the signature check does not read them again).
+    NeedSignature {
+        loaded: Option<Vec<CredentialRow>>,
+    },
 }
 
 /// The address failed authentications are counted by: Cloudflare's `CF-Connecting-IP` (which
@@ -245,7 +248,8 @@ pub async fn check_webhook(app: &App, req: &Request, uid: &str) -> Result<Webhoo
         Some(t) => t.starts_with(webhook::TOKEN_SCHEME) && !(s.app_secret.is_none() && is_legacy(t)),
         None => s.app_secret.is_none(),
     };
-    let rows = if needs_lookup { mentor_credentials(app, uid).await? } else { Vec::new() };
+    let loaded = if needs_lookup { Some(mentor_credentials(app, uid).await?) } else { None };
+    let rows = loaded.clone().unwrap_or_default();
     let address = client_address(req);
     match check_token(s, uid, token.as_deref(), &parsed(&rows), app.now_ms) {
         TokenCheck::Accepted(via) => {
@@ -255,7 +259,7 @@ pub async fn check_webhook(app: &App, req: &Request, uid: &str) -> Result<Webhoo
             touch_credential(app, &rows, via).await;
             Ok(WebhookPass::Accepted(via))
         }
-        TokenCheck::NeedSignature => Ok(WebhookPass::NeedSignature),
+        TokenCheck::NeedSignature => Ok(WebhookPass::NeedSignature { loaded }),
         TokenCheck::Refused(r) => Err(failed(app, &address, refused(r)).await),
     }
 }
@@ -266,7 +270,7 @@ pub async fn finish_webhook(app: &App, req: &Request, uid: &str, body: &[u8]) ->
     let pass = app.caller.webhook.clone().ok_or_else(|| Error::Internal("webhook route without its access check".into()))?;
     let via = match pass {
         WebhookPass::Accepted(via) => return Ok(via),
-        WebhookPass::NeedSignature => {
+        WebhookPass::NeedSignature { loaded } => {
             let s = settings(app);
             let sig = http::header(req, "X-Omi-Signature");
             let app_only = WebhookSettings { legacy_token: None, app_secret: s.app_secret };
@@ -279,7 +283,10 @@ pub async fn finish_webhook(app: &App, req: &Request, uid: &str, body: &[u8]) ->
                 Ok(via) => via,
                 Err(Refusal::MissingSignature) => return Err(failed(app, &client_address(req), refused(Refusal::MissingSignature)).await),
                 Err(first_refusal) => {
-                    let rows = mentor_credentials(app, uid).await?;
+                    let rows = match loaded {
+                        Some(rows) => rows,
+                        None => mentor_credentials(app, uid).await?,
+                    };
                     let mine = parsed(&rows);
                     let own = WebhookSettings { legacy_token: None, app_secret: None };
                     match check_signature(own, uid, sig.as_deref(), body, &mine, app.now_ms) {
