@@ -2,16 +2,19 @@
 //! raises the alerts worth having: a job that is failing or overdue (from the job runner's
 //! `jobs` table), or a finished consistency walk that found problems (`consistency_walks`).
 //! Any of them turns the status `degraded` (503), so an uptime check on this URL is the alert.
-//! It is open, so it names jobs, times and counts, never an error message or a key.
+//! It is open, so it names jobs, times and counts, never an error message or a key. It also
+//! warns about settings that leave a door open (a shared webhook token, a missing rate limiter).
 
 use serde::{Deserialize, Serialize};
 use worker::Response;
 
+use crate::access::enrollment::EnrollmentMode;
 use crate::error::Result;
 use crate::http::{self, App};
 use crate::stmt;
 use crate::store::checks::{self, Walk};
 use crate::store::jobs::{Job, JobRow};
+use crate::store::limiter;
 
 const HOUR_MS: i64 = 3_600_000;
 /// How long past its interval a job may go without a successful run before it is overdue.
@@ -135,6 +138,11 @@ struct Health {
     jobs: Vec<JobHealth>,
     consistency: Option<ConsistencyHealth>,
     alerts: Vec<String>,
+    /// The rate-limit bindings present (a missing one means no limit of that kind).
+    limiters: serde_json::Map<String, serde_json::Value>,
+    enrollment: EnrollmentMode,
+    /// Settings an operator should change; they do not make the worker unhealthy.
+    warnings: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +177,31 @@ async fn stored(app: &App) -> Result<Stored> {
         jobs: results.get(1).map(|r| r.rows::<JobRow>()).transpose()?.unwrap_or_default(),
         walk: results.get(2).map(|r| r.rows::<Walk>()).transpose()?.and_then(|r| r.into_iter().next()),
     })
+}
+
+/// What an operator should know about the configuration (pure: tested on the host).
+pub fn warnings(legacy_webhook_token: bool, api_token: bool, missing_limiters: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    if legacy_webhook_token {
+        out.push(
+            "OMI_WEBHOOK_TOKEN is set: anyone holding it can write as any mentor. Give each mentor a credential \
+             (POST /api/admin/mentors/{uid}/credentials) and unset it."
+                .to_string(),
+        );
+    }
+    if !api_token {
+        out.push("API_TOKEN is not set: only API keys open the API, and live tickets cannot be issued.".to_string());
+    }
+    for name in missing_limiters {
+        out.push(format!("the rate-limit binding {name} is missing: that limit is not enforced (see wrangler.toml [[ratelimits]])"));
+    }
+    out
+}
+
+/// Whether `OMI_WEBHOOK_TOKEN` opens the webhooks: set, and not ignored because the app's
+/// signing secret is (signature mode).
+pub fn legacy_token_accepted(config: &crate::config::Config) -> bool {
+    config.omi_webhook_token.is_some() && config.omi_signing_secret.is_none()
 }
 
 async fn schema_only(app: &App) -> Option<i64> {
@@ -212,6 +245,15 @@ pub async fn get(app: &App) -> Result<Response> {
     let consistency = stored.as_ref().and_then(|s| s.walk.as_ref()).map(consistency_health);
     let mut alerts = alerts(r2, d1, &jobs, consistency.as_ref());
     alerts.extend(unread);
+    let mut limiters = serde_json::Map::new();
+    let mut missing = Vec::new();
+    for name in limiter::ALL {
+        let bound = limiter::is_bound(&app.env, name);
+        limiters.insert(name.to_string(), bound.into());
+        if !bound {
+            missing.push(name);
+        }
+    }
     let body = Health {
         status: if alerts.is_empty() { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
@@ -221,6 +263,9 @@ pub async fn get(app: &App) -> Result<Response> {
         jobs,
         consistency,
         alerts,
+        limiters,
+        enrollment: app.config.omi_enrollment,
+        warnings: warnings(legacy_token_accepted(&app.config), app.config.api_token.is_some(), &missing),
     };
     http::json(if body.alerts.is_empty() { 200 } else { 503 }, &body)
 }
@@ -287,5 +332,14 @@ mod tests {
         let a = alerts(false, true, &[ok, failing], Some(&broken));
         assert_eq!(a.len(), 3);
         assert!(a[0].contains("R2") && a[1].contains("omi.rollups is failing (3 run(s)") && a[2].contains("2 problem(s)"));
+    }
+
+    #[test]
+    fn open_doors_are_named() {
+        assert!(warnings(false, true, &[]).is_empty());
+        let w = warnings(true, false, &["AUTH_LIMITER"]);
+        assert_eq!(w.len(), 3);
+        assert!(w[0].contains("write as any mentor"));
+        assert!(w[2].contains("AUTH_LIMITER"));
     }
 }

@@ -170,7 +170,7 @@ test("/api/health reports every job and turns degraded when one is failing or ov
     assert.equal(first.status, "ok");
     assert.deepEqual(first.alerts, []);
     const names = first.jobs.map((j) => j.name).sort();
-    assert.deepEqual(names, ["consistency", "gc", "omi.reconcile", "omi.retention", "omi.rollups"]);
+    assert.deepEqual(names, ["access.audit_retention", "consistency", "gc", "omi.reconcile", "omi.retention", "omi.rollups"]);
     assert.ok(first.jobs.every((j) => j.status === "pending" && j.lastSuccessAt === null), "a fresh deployment's jobs wait for the cron");
 
     // Every job runs once: ok.
@@ -179,13 +179,14 @@ test("/api/health reports every job and turns degraded when one is failing or ov
     assert.equal(ran.status, "ok", JSON.stringify(ran.alerts));
     assert.ok(ran.jobs.every((j) => j.status === "ok" && j.lastSuccessAt > 0), JSON.stringify(ran.jobs));
 
-    // Seven hours without a run: the every-run jobs are overdue (the daily ones are not yet).
-    const later = await fresh.fetch("/api/health", { headers: at(Date.now() + 7 * HOUR) });
+    // Seven hours without a run: the every-run and hourly jobs are overdue (the daily and
+    // six-hourly ones are not yet).
+    const later = await fresh.fetch("/api/health", { headers: at(Date.now() + 7 * HOUR + 60_000) });
     assert.equal(later.status, 503);
     const degraded = await later.json();
     assert.equal(degraded.status, "degraded");
     const overdue = degraded.jobs.filter((j) => j.status === "overdue").map((j) => j.name).sort();
-    assert.deepEqual(overdue, ["gc", "omi.reconcile", "omi.retention"]);
+    assert.deepEqual(overdue, ["access.audit_retention", "gc", "omi.reconcile", "omi.retention"]);
     assert.ok(degraded.alerts.some((a) => a.includes("job gc is overdue")));
 
     // A failing job (a storage fault in its run) turns it `failing` until a run succeeds.

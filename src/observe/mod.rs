@@ -44,6 +44,7 @@ pub fn access_name(access: Access) -> &'static str {
     match access {
         Access::Open => "open",
         Access::Webhook => "webhook",
+        Access::OmiTool => "omi-tool",
         Access::ApiToken => "api",
         Access::ApiTokenOrTicket => "api-or-ticket",
         Access::TestOnly => "test",

@@ -23,7 +23,7 @@ pub const BLOBS: [&str; 10] = [
     "mentor uid, when the request names one",
     "app id, when the request names one",
     "API key prefix, when a key authenticated the request",
-    "access: open, webhook, api, api-or-ticket, test",
+    "access: open, webhook, omi-tool, api, api-or-ticket, test",
     "Cloudflare colo",
     "request id (cf-ray)",
 ];

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { Miniflare } from "miniflare";
@@ -52,6 +53,18 @@ export async function applyMigrations(db) {
   }
 }
 
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /** The `METRICS` binding as the tests see it: every data point written is logged as a line. */
 const METRICS_RECORDER = `export default function () {
   return { writeDataPoint(point) { console.log(JSON.stringify({ event: "test.metrics", point })); } };
@@ -62,17 +75,30 @@ const MAX_LOG_LINES = 50_000;
 
 /**
  * Starts the worker. `bindings` override or add vars and secrets; `webhookLimit` is the per-uid
- * webhook rate limit per minute. The subrequest budget is a paid plan's (1,000) unless a test
- * sets `SUBREQUEST_BUDGET` (the Free plan's 50 is the worker's default; tests/budgets.test.mjs
- * holds every route to it). `recordMetrics` replaces the Analytics Engine binding by one that
- * logs each data point (`event: "test.metrics"`); otherwise Miniflare's own accepts and drops
- * them.
+ * webhook rate limit per minute, `webhookCeiling` the limit over every uid, `authLimit` the
+ * failed authentications per client address per minute (`limiters: false` leaves every
+ * rate-limit binding out); `inspector` opens the V8 inspector on a free port (`inspectorPort`).
+ * The subrequest budget is a paid plan's (1,000) unless a test sets `SUBREQUEST_BUDGET` (the
+ * Free plan's 50 is the worker's default). `recordMetrics` replaces the Analytics Engine
+ * binding by one that logs each data point (`event: "test.metrics"`); otherwise Miniflare's own
+ * accepts and drops them.
  * Returns helpers: `fetch(path, init)`, `api(path, init)` (with the API token), whose responses
  * are validated against openapi.json, the D1 and R2 bindings for looking inside, the worker's
  * structured log lines (`lines()`, `waitForLine(predicate)`), and `dispose()`.
  */
-export async function startWorker({ bindings = {}, migrate = true, webhookLimit = 100_000, recordMetrics = false } = {}) {
+export async function startWorker({
+  bindings = {},
+  migrate = true,
+  webhookLimit = 100_000,
+  webhookCeiling = 1_000_000,
+  authLimit = 100_000,
+  limiters = true,
+  inspector = false,
+  recordMetrics = false,
+  attempt = 1,
+} = {}) {
   const build = process.env.R2D1_TEST_BUILD || join(ROOT, "build-test");
+  const inspectorPort = inspector ? await freePort() : undefined;
   // The worker's JSON log lines are kept for the tests; anything else it prints (warnings,
   // errors, panics) goes to stderr as before.
   const lines = [];
@@ -104,7 +130,14 @@ export async function startWorker({ bindings = {}, migrate = true, webhookLimit 
     r2Buckets: ["BUCKET"],
     d1Databases: ["DB"],
     // The production limit is in wrangler.toml; tests that are not about it must not hit it.
-    ratelimits: { WEBHOOK_LIMITER: { simple: { limit: webhookLimit, period: 60 } } },
+    ratelimits: limiters
+      ? {
+          WEBHOOK_LIMITER: { simple: { limit: webhookLimit, period: 60 } },
+          WEBHOOK_CEILING: { simple: { limit: webhookCeiling, period: 60 } },
+          AUTH_LIMITER: { simple: { limit: authLimit, period: 60 } },
+        }
+      : {},
+    ...(inspectorPort ? { inspectorPort } : {}),
     durableObjects: { LIVE: "LiveHub" },
     // The dashboard, as wrangler.toml's [assets] serves it; other paths reach the worker.
     assets: { directory: join(build, "web"), routerConfig: { has_user_worker: true } },
@@ -120,9 +153,20 @@ export async function startWorker({ bindings = {}, migrate = true, webhookLimit 
   const workers = [worker];
   if (recordMetrics) workers.push({ name: "metrics-recorder", modules: true, script: METRICS_RECORDER });
   const mf = new Miniflare({ host: "127.0.0.1", cf: false, handleStructuredLogs, workers });
-  const db = await mf.getD1Database("DB");
-  const bucket = await mf.getR2Bucket("BUCKET");
-  if (migrate) await applyMigrations(db);
+  let db, bucket;
+  try {
+    db = await mf.getD1Database("DB");
+    bucket = await mf.getR2Bucket("BUCKET");
+    if (migrate) await applyMigrations(db);
+  } catch (err) {
+    // Miniflare's synchronous proxy calls (every `db.prepare`) can lose a reply on a loaded
+    // machine (an assertion in its SynchronousFetcher). Never leave workerd running behind a
+    // failed start, or the test file hangs until its timeout; start afresh a couple of times.
+    await mf.dispose().catch(() => {});
+    if (attempt >= 3) throw err;
+    console.error(`startWorker: attempt ${attempt} failed (${err.message}); starting again`);
+    return startWorker({ bindings, migrate, webhookLimit, webhookCeiling, authLimit, limiters, inspector, recordMetrics, attempt: attempt + 1 });
+  }
 
   // Every response is checked against openapi.json (tests/helpers/contract.mjs) before the test
   // sees it; the test gets the original, unread.
@@ -147,7 +191,7 @@ export async function startWorker({ bindings = {}, migrate = true, webhookLimit 
     }
   };
 
-  return { mf, db, bucket, fetch, api, lines: () => lines, waitForLine, dispose: () => mf.dispose() };
+  return { mf, db, bucket, fetch, api, inspectorPort, lines: () => lines, waitForLine, dispose: () => mf.dispose() };
 }
 
 /** A request id for `cf-ray`, so a test can find its request's log line. */
