@@ -70,7 +70,7 @@ struct Parsed {
 enum Sorted {
     Bad(usize, Error),
     Duplicate(usize),
-    New(Parsed),
+    New(Box<Parsed>),
 }
 
 /// NDJSON of legacy records, each a bare Omi memory (with a `uid`) or the old app's
@@ -93,7 +93,7 @@ pub async fn import(app: &App, default_uid: Option<&str>, lines: Vec<(usize, &st
             Ok(p) if !seen.insert((p.incoming.uid.clone(), p.incoming.memory.id.clone(), p.sha.clone())) => {
                 sorted.push(Sorted::Duplicate(n))
             }
-            Ok(p) => sorted.push(Sorted::New(p)),
+            Ok(p) => sorted.push(Sorted::New(Box::new(p))),
         }
     }
     // The records already stored, in one query.
@@ -120,7 +120,7 @@ pub async fn import(app: &App, default_uid: Option<&str>, lines: Vec<(usize, &st
     let mut rest = Vec::with_capacity(sorted.len());
     for s in sorted {
         match s {
-            Sorted::New(p) => todo.push(p),
+            Sorted::New(p) => todo.push(*p),
             other => rest.push(other),
         }
     }

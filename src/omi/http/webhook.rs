@@ -86,6 +86,7 @@ fn delivery_id(req: &Request) -> Result<Option<String>> {
 pub async fn memory(mut req: Request, app: &App) -> Result<Response> {
     let Some(Delivery { uid, body, .. }) = read_webhook(&mut req, app).await? else { return discarded(&req) };
     let memory = memory_from_value(&parse_json(&body)?)?;
+    crate::observe::note_memory(&app.state, &memory.id);
     let delivery_id = delivery_id(&req)?;
     let repo = OmiRepo::new(app.meta()?);
     let store = app.store()?;
