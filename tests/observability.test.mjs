@@ -40,7 +40,7 @@ test("every request logs one JSON line with its route, status, timing and storag
   const memory = makeMemory({ id: "obs-1", text: "a confidential transcript sentence" });
   const body = JSON.stringify(memory);
   const hook = ray("hook");
-  const res = await w.fetch(`/api/omi/memory?uid=obs-mentor&token=${WEBHOOK_TOKEN}`, withRay(hook, json("POST", memory)));
+  const res = await w.fetch(`/api/omi/memory?uid=obs-mentor&token=${WEBHOOK_TOKEN}`, withRay(hook, json("POST", memory, { "content-length": String(Buffer.byteLength(body)) })));
   await ok(res);
   const line = await requestLine(w, hook);
   assert.equal(line.method, "POST");
