@@ -7,7 +7,7 @@
 //
 // Data-driven: every operation of openapi.json is driven from its own examples (the example ids
 // are seeded with worst-case data: a mentor with 150 memories, one of them with 5 versions, a
-// transcript session of 40 batches, an app of 85 files in two versions), every bounded query
+// transcript session of 60 batches, an app of 85 files in two versions), every bounded query
 // parameter at its documented maximum, plus the overrides in WORST. A new route needs no line
 // here unless its worst case is not its examples at their maximum.
 import { test, before, after } from "node:test";
@@ -124,8 +124,8 @@ before(async () => {
     const res = await postMemory(w, "mentor-1", makeMemory({ id: "memory_abc123", title: `version ${v}` }), { headers: SEED });
     assert.equal(res.status, 200);
   }
-  // A transcript session of 40 batches.
-  for (let i = 0; i < 40; i++) {
+  // A transcript session of 60 batches: more than one Free-plan request reads.
+  for (let i = 0; i < 60; i++) {
     const segments = [{ text: `segment ${i} `.padEnd(400, "t"), speaker: "SPEAKER_00", speaker_id: 0, is_user: false, start: i * 10, end: i * 10 + 9 }];
     const res = await w.fetch(`/api/omi/transcript?uid=mentor-1&session_id=s1&token=${WEBHOOK_TOKEN}`, {
       method: "POST",
@@ -142,6 +142,26 @@ before(async () => {
   }
 });
 after(() => w?.dispose());
+
+test("a transcript session longer than one request's budget is read in pages that add up to all of it", async () => {
+  const segments = [];
+  let offset = 0;
+  let calls = 0;
+  for (;;) {
+    const id = ray("session");
+    const page = await ok(await w.api(`/api/omi/transcripts/mentor-1/s1?offset=${offset}`, { headers: { "cf-ray": id } }));
+    calls += 1;
+    assert.ok((await requestLine(w, id)).operations <= FREE);
+    assert.equal(page.offset, offset);
+    segments.push(...page.segments);
+    if (page.nextOffset === null) break;
+    assert.ok(page.nextOffset > offset);
+    offset = page.nextOffset;
+  }
+  assert.equal(calls, 2, "60 batches on the Free plan: two pages");
+  assert.equal(segments.length, 60);
+  assert.deepEqual(segments.map((s) => Number(s.text.split(" ")[1])), Array.from({ length: 60 }, (_, i) => i));
+});
 
 test("every documented operation at its worst case fits the Free plan's 50 R2 + D1 operations, or is paid-plan only", async () => {
   const rows = [];

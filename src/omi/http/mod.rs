@@ -25,7 +25,7 @@ pub static ROUTES: &[Route] = &[
     route!(Delete "/api/omi/users/{uid}", ApiToken, |_req, app, p| maintenance::delete_user(app, p.get("uid")).await),
     route!(Get "/api/omi/analytics/daily", ApiToken, |req, app, _p| logs::daily(&req, app).await),
     route!(Get "/api/omi/transcripts/{uid}", ApiToken, |_req, app, p| logs::transcript_sessions(app, p.get("uid")).await),
-    route!(Get "/api/omi/transcripts/{uid}/{sessionId}", ApiToken, |_req, app, p| logs::transcript(app, p.get("uid"), p.get("sessionId")).await),
+    route!(Get "/api/omi/transcripts/{uid}/{sessionId}", ApiToken, |req, app, p| logs::transcript(&req, app, p.get("uid"), p.get("sessionId")).await),
     route!(Get "/api/omi/day-summaries/{uid}/{date}", ApiToken, |_req, app, p| logs::day_summary(app, p.get("uid"), p.get("date")).await),
     route!(Get "/api/omi/export", ApiToken, |req, app, _p| export::export(&req, app).await),
     route!(Post "/api/omi/import", ApiToken, |req, app, _p| maintenance::import(req, app).await),
