@@ -9,6 +9,7 @@ pub mod webhook;
 
 use crate::error::{Error, Result};
 use crate::routes::{route, Route};
+use webhook::Hook;
 
 pub static ROUTES: &[Route] = &[
     route!(Post "/api/omi/memory", Webhook, |req, app, _p| webhook::memory(req, app).await),
@@ -17,6 +18,12 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/omi/webhook", Webhook, |req, app, _p| webhook::transcript(req, app).await),
     route!(Post "/api/omi/day-summary", Webhook, |req, app, _p| webhook::day_summary(req, app).await),
     route!(Get "/api/omi/setup", Open, |req, app, _p| webhook::setup(&req, app).await),
+    // A mentor pasting a webhook URL into a browser sees it is alive (HEAD follows GET).
+    route!(Get "/api/omi/memory", Open, |req, app, _p| webhook::describe_route(&req, app, Hook::Memory).await),
+    route!(Get "/api/omi/conversation", Open, |req, app, _p| webhook::describe_route(&req, app, Hook::Memory).await),
+    route!(Get "/api/omi/transcript", Open, |req, app, _p| webhook::describe_route(&req, app, Hook::Transcript).await),
+    route!(Get "/api/omi/webhook", Open, |req, app, _p| webhook::describe_route(&req, app, Hook::Transcript).await),
+    route!(Get "/api/omi/day-summary", Open, |req, app, _p| webhook::describe_route(&req, app, Hook::DaySummary).await),
     route!(Get "/api/omi/logs", ApiToken, |req, app, _p| logs::list(&req, app).await),
     route!(Get "/api/omi/logs/{uid}/{memoryId}", ApiToken, |req, app, p| logs::one(&req, app, p.get("uid"), p.get("memoryId")).await),
     route!(Get "/api/omi/logs/{uid}/{memoryId}/versions", ApiToken, |_req, app, p| logs::versions(app, p.get("uid"), p.get("memoryId")).await),
@@ -31,6 +38,10 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/omi/import", ApiToken, |req, app, _p| maintenance::import(req, app).await),
     route!(Post "/api/omi/reindex", ApiToken, |req, app, _p| maintenance::reindex(&req, app).await),
     route!(Post "/api/omi/reconcile", ApiToken, |req, app, _p| maintenance::reconcile(&req, app).await),
+    // The old app's data (issue 12).
+    route!(Get "/api/omi/legacy/mapping", ApiToken, |_req, app, _p| maintenance::mapping(app).await),
+    route!(Put "/api/omi/legacy/mapping", ApiToken, |req, app, _p| maintenance::put_mapping(req, app).await),
+    route!(Post "/api/omi/legacy/migrate", ApiToken, |req, app, _p| maintenance::migrate(&req, app).await),
 ];
 
 /// A path segment that names a mentor or memory, validated like the webhook's `uid`.
