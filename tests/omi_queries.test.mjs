@@ -259,7 +259,10 @@ test("day summaries keep summary_json; setup check answers for known and unknown
   assert.equal(res.date, "2024-01-15");
   const stored = await json(await w.api("/api/omi/day-summaries/user123/2024-01-15"));
   assert.equal(stored.summary_json.headline, "Productive day with three focused work sessions");
-  await expectError(await postMemory(w, "user123", '{"summary":"x"}', { path: "/api/omi/day-summary" }), 400, "missing_field");
+  // optional fields never refuse a summary (older senders, issue 12); a body that is not an object does
+  const today = new Date().toISOString().slice(0, 10);
+  assert.equal((await json(await postMemory(w, "user123", '{"summary":"x"}', { path: "/api/omi/day-summary" }))).date, today);
+  await expectError(await postMemory(w, "user123", "[1]", { path: "/api/omi/day-summary" }), 400, "invalid_json");
   assert.deepEqual(await json(await w.fetch("/api/omi/setup?uid=user123")), { is_setup_completed: true });
   assert.deepEqual(await json(await w.fetch("/api/omi/setup?uid=never-seen")), { is_setup_completed: false });
   await expectError(await w.fetch("/api/omi/setup"), 400, "missing_field");
