@@ -20,6 +20,8 @@ pub mod routes;
 pub mod store;
 
 #[cfg(test)]
+mod contract_tests;
+#[cfg(test)]
 mod proptests;
 
 mod admin;
