@@ -102,7 +102,7 @@ pub async fn mapping(app: &App) -> Result<Response> {
 /// `{"sanitized": "RealOmiUid"}` or CSV lines `sanitized,RealOmiUid` (as the CLI's `--mapping`).
 pub async fn put_mapping(mut req: Request, app: &App) -> Result<Response> {
     let body = http::read_body(&mut req, MAX_MAPPING_BYTES).await?;
-    let text = std::str::from_utf8(&body).map_err(|_| Error::bad_request("invalid_mapping", "body is not valid UTF-8"))?;
+    let text = std::str::from_utf8(&body).map_err(|_| Error::invalid_field("mapping", "is not valid UTF-8"))?;
     let mapping = Mapping::parse(text)?;
     let meta = app.meta()?;
     meta.batch(legacy_repo::replace_mapping(&mapping, meta.request().now())).await?;
