@@ -108,8 +108,14 @@ pub struct ReconcileReport {
     pub scanned: usize,
     pub indexed: usize,
     pub already_indexed: usize,
-    /// The old app's duplicates of indexed content (not ours: left alone, only counted).
+    /// Objects someone else wrote whose content is indexed under another key (left alone,
+    /// only counted).
     pub duplicates: usize,
+    /// Memories under `by-user/` that r2d1 did not write: the old app's, left for
+    /// `POST /api/omi/legacy/migrate`, which attributes them (wrapper, name, mapping) and
+    /// deduplicates them against their `all/` copies. Indexing them here, under the uid in
+    /// their key, would split a mapped mentor in two.
+    pub legacy: usize,
     /// Our own leftovers of failed deliveries whose retry stored the same content: condemned
     /// and swept.
     pub removed_orphans: usize,
@@ -143,6 +149,10 @@ pub async fn reconcile_page(app: &App, kind: Kind, cursor: Option<String>, limit
     for object in unknown.into_iter().filter(|o| candidates.contains(&o.key)) {
         if marked.contains(&object.key) {
             report.skipped_marked += 1;
+            continue;
+        }
+        if kind == Kind::Memory && !object::is_ours(object, kind) {
+            report.legacy += 1;
             continue;
         }
         let outcome = match kind {
