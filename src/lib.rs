@@ -25,7 +25,7 @@ mod contract_tests;
 mod proptests;
 
 mod admin;
-mod health;
+pub mod health;
 mod http;
 mod jobs;
 

@@ -1,6 +1,6 @@
-//! HTTP for the Omi workload (`/api/omi/…`): the routes, each with its access rule, and thin
-//! handlers that parse the request, call the domain (`ingest`, `maintenance`, the repo) and
-//! render JSON.
+//! HTTP for the Omi workload (`/api/omi/…`): the routes (the kind of credential each takes;
+//! the scope is its row in `access::table`), and thin handlers that parse the request, call the
+//! domain (`ingest`, `maintenance`, the repo) and render JSON.
 
 pub mod export;
 pub mod logs;
@@ -62,6 +62,15 @@ fn describe(req: Request, app: &App, _p: PathParams) -> LocalBoxFuture<'_, Resul
         };
         webhook::describe_route(&req, app, hook).await
     })
+}
+
+/// The forced filter of a list route: the mentors a narrow key may see when it did not name one
+/// (empty: no restriction). The router put it in `app.caller.grant`.
+fn only_mentors(app: &crate::http::App) -> Vec<String> {
+    match &app.caller.grant.only {
+        Some(only) if only.kind == crate::access::scope::TargetKind::Mentor => only.values.iter().cloned().collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// A path segment that names a mentor or memory, validated like the webhook's `uid`.
