@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { startWorker, ok, expectError, consistency, API_TOKEN } from "./helpers/worker.mjs";
 import { sha256, dbCount, fixture } from "./helpers/omi.mjs";
 import { conversation, delivery, pyDumps, f } from "./helpers/sender.mjs";
+import { createKey, withKey } from "./helpers/access.mjs";
 
 const OLD_SECRET = "whsec_old_rotating_out_0123456789";
 const NEW_SECRET = "whsec_new_rotating_in_9876543210";
@@ -150,6 +151,16 @@ test("every webhook route answers GET and HEAD with a short description, without
   assert.equal(stats.userId, "Mentor.Uid_1");
   assert.equal(stats.stats.memories, 2);
   assert.equal(stats.stats.categories.entrepreneurship, 2);
+  // ...and for a key that may read this mentor's stats (the rule of /api/omi/users/{uid}/stats);
+  // a key for another mentor, or a wrong one, sees the description without them.
+  const mine = withKey(app, (await createKey(app, ["omi:export:Mentor.Uid_1"])).secret);
+  const other = withKey(app, (await createKey(app, ["omi:read:someone-else"])).secret);
+  assert.equal((await ok(await mine("/api/omi/memory?uid=Mentor.Uid_1"))).stats.memories, 2);
+  for (const [fetcher, who] of [[other, "another mentor's key"], [withKey(app, "r2d1_wrongwro_nope"), "a wrong key"]]) {
+    const d = await ok(await fetcher("/api/omi/memory?uid=Mentor.Uid_1"));
+    assert.equal(d.stats, null, who);
+    assert.equal(d.status, "ready", who);
+  }
   assert.match((await ok(await dev.fetch("/api/omi/memory"))).authentication, /token/);
   assert.deepEqual(await ok(await app.fetch("/api/omi/setup?uid=Mentor.Uid_1")), { is_setup_completed: true });
   assert.deepEqual(await ok(await app.fetch("/api/omi/setup?uid=nobody-yet")), { is_setup_completed: false });
