@@ -8,8 +8,11 @@ use std::collections::{BTreeSet, HashSet};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::ingest::{index_existing, store_memory, Adopted, Incoming};
-use super::keys::{self, check_key_part, parse_day_summary_key, parse_memory_key, parse_transcript_key};
+use super::content::content_sha256;
+use super::ingest::{index_existing, store_memory, Adopted, Found, Incoming};
+use super::keys::{self, parse_day_summary_key, parse_memory_key, parse_transcript_key};
+use super::legacy::{self, Mapping};
+use super::legacy_repo;
 use super::payload::{memory_from_value, transcript_batch_from_value, unwrap_legacy};
 use super::render::{day, day_series, iso};
 use super::repo::{self, OmiRepo};
@@ -74,13 +77,16 @@ enum Sorted {
 }
 
 /// NDJSON of legacy records, each a bare Omi memory (with a `uid`) or the old app's
-/// `{memory, processed, analytics, webhook_received_at}` wrapper. Idempotent like the webhook.
+/// `{memory, processed, analytics, webhook_received_at}` wrapper (optionally with `path`, the
+/// file or object it was read from), attributed by `legacy::attribute_import` through the
+/// stored uid mapping. Idempotent like the webhook, and deduplicated against it by content.
 /// Bounded by the request's operation budget: identical records within the body count once,
 /// the records already stored are found with one D1 query, and the new ones are stored while
 /// the budget (and [`IMPORT_TIME_MS`]) lasts; the rest is left to a next call (`next_line`).
 pub async fn import(app: &App, default_uid: Option<&str>, lines: Vec<(usize, &str)>) -> Result<ImportReport> {
     let repo = OmiRepo::new(app.meta()?);
     let store = app.store()?;
+    let mapping = legacy_repo::mapping(&store.meta).await?;
     let (repo, store) = (&repo, &store);
     let started = store.request().now();
 
@@ -88,9 +94,9 @@ pub async fn import(app: &App, default_uid: Option<&str>, lines: Vec<(usize, &st
     let mut seen = HashSet::new();
     let mut sorted: Vec<Sorted> = Vec::with_capacity(lines.len());
     for (n, line) in lines {
-        match parse_record(n, default_uid, line) {
+        match parse_record(n, &mapping, default_uid, line) {
             Err(e) => sorted.push(Sorted::Bad(n, e)),
-            Ok(p) if !seen.insert((p.incoming.uid.clone(), p.incoming.memory.id.clone(), p.sha.clone())) => {
+            Ok(p) if !seen.insert((p.incoming.uid.clone(), p.incoming.memory.id.clone(), p.incoming.content_sha256.clone())) => {
                 sorted.push(Sorted::Duplicate(n))
             }
             Ok(p) => sorted.push(Sorted::New(Box::new(p))),
@@ -174,25 +180,26 @@ pub async fn import(app: &App, default_uid: Option<&str>, lines: Vec<(usize, &st
     })
 }
 
-/// One legacy record, parsed and checked.
-fn parse_record(line_no: usize, default_uid: Option<&str>, line: &str) -> Result<Parsed> {
+/// One legacy record, parsed, attributed and checked.
+fn parse_record(line_no: usize, mapping: &Mapping, default_uid: Option<&str>, line: &str) -> Result<Parsed> {
     let value: Value = serde_json::from_str(line).map_err(|e| Error::bad_request("invalid_json", format!("not valid JSON: {e}")))?;
-    let record = unwrap_legacy(value)?;
-    let uid = record
-        .uid
-        .as_deref()
-        .or(default_uid)
-        .ok_or_else(|| Error::bad_request("missing_field", "uid: the record has none and no ?uid= was given"))?;
-    check_key_part(uid).map_err(|why| Error::invalid_field("uid", why))?;
-    let memory = memory_from_value(&record.memory)?;
-    let body = serde_json::to_vec(&record.memory)?;
+    let path = value.get("memory").filter(|m| m.is_object()).and(value.get("path")).and_then(Value::as_str).map(str::to_string);
+    let wrapper = legacy::read_wrapper(value)?;
+    let who = legacy::attribute_import(&wrapper, path.as_deref(), mapping, default_uid)?;
+    let memory = memory_from_value(&wrapper.memory)?;
+    let body = serde_json::to_vec(&wrapper.memory)?;
     let sha = sha256_hex(&body);
-    let received_ms = record.received_ms.unwrap_or(memory.created_ms);
-    Ok(Parsed {
-        line: line_no,
-        incoming: Incoming { uid: uid.to_string(), body, memory, received_ms, delivery_id: None, kind: "import" },
-        sha,
-    })
+    let received_ms = who.received_ms.unwrap_or(memory.created_ms);
+    let incoming = Incoming {
+        uid: who.uid,
+        content_sha256: content_sha256(&wrapper.memory),
+        body,
+        memory,
+        received_ms,
+        delivery_id: None,
+        kind: "import",
+    };
+    Ok(Parsed { line: line_no, incoming, sha })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -205,8 +212,14 @@ pub struct ReconcileReport {
     pub scanned: usize,
     pub indexed: usize,
     pub already_indexed: usize,
-    /// The old app's duplicates of indexed content (not ours: left alone, only counted).
+    /// Objects someone else wrote whose content is indexed under another key (left alone,
+    /// only counted).
     pub duplicates: usize,
+    /// Memories under `by-user/` that r2d1 did not write: the old app's, left for
+    /// `POST /api/omi/legacy/migrate`, which attributes them (wrapper, name, mapping) and
+    /// deduplicates them against their `all/` copies. Indexing them here, under the uid in
+    /// their key, would split a mapped mentor in two.
+    pub legacy: usize,
     /// Our own leftovers of failed deliveries whose retry stored the same content: condemned
     /// and swept.
     pub removed_orphans: usize,
@@ -274,6 +287,10 @@ pub async fn reconcile_page(app: &App, kind: Kind, cursor: Option<String>, limit
             report.skipped_marked += 1;
             continue;
         }
+        if kind == Kind::Memory && !object::is_ours(object, kind) {
+            report.legacy += 1;
+            continue;
+        }
         if !store.request().can_afford(ADOPT_OPS + CONDEMN_OPS) {
             // Out of budget: resume after the last object dealt with (every one before this).
             report.scanned = at;
@@ -335,14 +352,16 @@ async fn adopt_memory(store: &Store, repo: &OmiRepo, info: &crate::store::BlobIn
     let (uid, memory_id, ts) =
         parse_memory_key(&info.key).ok_or_else(|| parse_error(&info.key, "key does not follow the by-user layout"))?;
     let Some(bytes) = found_bytes(store, info).await? else { return Ok(Outcome::Marked) };
-    let memory = serde_json::from_slice::<Value>(&bytes)
+    let record = serde_json::from_slice::<Value>(&bytes)
         .map_err(|e| Error::bad_request("invalid_json", format!("not JSON: {e}")))
-        .and_then(unwrap_legacy)
-        .and_then(|r| memory_from_value(&r.memory))?;
+        .and_then(unwrap_legacy)?;
+    let memory = memory_from_value(&record.memory)?;
     if memory.id != memory_id {
         return Err(parse_error(&info.key, format!("body id {} differs from the key's {memory_id}", memory.id)));
     }
-    Ok(match index_existing(store, repo, &uid, &memory, &info.key, &bytes, ts).await? {
+    let content = content_sha256(&record.memory);
+    let found = Found { uid: &uid, memory: &memory, content_sha256: &content, key: &info.key, body: &bytes, ts };
+    Ok(match index_existing(store, repo, found).await? {
         Adopted::Indexed(_) => Outcome::Indexed,
         Adopted::Marked => Outcome::Marked,
         Adopted::DuplicateOf(_) => Outcome::Leftover(vec![info.key.clone(), keys::daily_key(&uid, &memory_id, ts)]),
