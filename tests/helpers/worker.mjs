@@ -137,7 +137,6 @@ export async function startWorker({
           AUTH_LIMITER: { simple: { limit: authLimit, period: 60 } },
         }
       : {},
-    ...(inspectorPort ? { inspectorPort } : {}),
     durableObjects: { LIVE: "LiveHub" },
     // The dashboard, as wrangler.toml's [assets] serves it; other paths reach the worker.
     assets: { directory: join(build, "web"), routerConfig: { has_user_worker: true } },
@@ -152,7 +151,7 @@ export async function startWorker({
   };
   const workers = [worker];
   if (recordMetrics) workers.push({ name: "metrics-recorder", modules: true, script: METRICS_RECORDER });
-  const mf = new Miniflare({ host: "127.0.0.1", cf: false, handleStructuredLogs, workers });
+  const mf = new Miniflare({ host: "127.0.0.1", cf: false, handleStructuredLogs, workers, ...(inspectorPort ? { inspectorPort } : {}) });
   let db, bucket;
   try {
     db = await mf.getD1Database("DB");
