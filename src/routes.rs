@@ -27,6 +27,9 @@ pub enum Access {
     ApiToken,
     /// The API token, or a live ticket offered as a WebSocket subprotocol.
     ApiTokenOrTicket,
+    /// Omi's assistant calling a chat tool: a `v2` signature over the whole request, which
+    /// the handler verifies after a bounded read of the body (`omi::http::tools`).
+    OmiTool,
     /// Test builds only (`fault-injection`); absent from production builds' table.
     TestOnly,
 }
@@ -223,7 +226,10 @@ async fn dispatch(req: Request, app: App) -> Result<Response> {
             result
         }
         Matched::WrongMethod(allowed) => {
-            let mut resp = http::error_response(&Error::MethodNotAllowed(format!("method not allowed; use {}", allowed.join(" or "))));
+            let error = Error::MethodNotAllowed(format!("method not allowed; use {}", allowed.join(" or ")));
+            // Omi reads a tool's failure as `{"error": "text"}`.
+            let mut resp =
+                if omi::http::tools::is_tool_path(&path) { omi::http::tools::error_response(&error) } else { http::error_response(&error) };
             resp.headers_mut().set("Allow", &allowed.join(", "))?;
             Ok(resp)
         }
@@ -233,7 +239,7 @@ async fn dispatch(req: Request, app: App) -> Result<Response> {
 
 fn check_access(access: Access, app: &App, req: &Request) -> Result<()> {
     match access {
-        Access::Open | Access::TestOnly => Ok(()),
+        Access::Open | Access::TestOnly | Access::OmiTool => Ok(()),
         Access::ApiToken => http::require_api_token(&app.config, req),
         Access::Webhook => omi::http::webhook::check_token(app, req),
         Access::ApiTokenOrTicket => live::check_access(app, req),
@@ -297,7 +303,7 @@ mod tests {
             CORE_ROUTES.iter().chain(omi::http::ROUTES).chain(files::http::ROUTES).chain(TEST_ROUTES.iter()).collect();
         let mut seen = std::collections::HashSet::new();
         for r in &routes {
-            assert!(r.path.starts_with("/api/"), "{}", r.path);
+            assert!(r.path.starts_with("/api/") || r.path.starts_with("/.well-known/"), "{}", r.path);
             let parts: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
             let mut names = std::collections::HashSet::new();
             for (i, p) in parts.iter().enumerate() {
