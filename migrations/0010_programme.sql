@@ -60,12 +60,17 @@ CREATE INDEX IF NOT EXISTS omi_transcript_batches_session ON omi_transcript_batc
 CREATE INDEX IF NOT EXISTS omi_transcript_batches_memory ON omi_transcript_batches (user_id, memory_id, received_at, r2_key);
 CREATE INDEX IF NOT EXISTS omi_transcript_batches_unindexed ON omi_transcript_batches (text_indexed, seq);
 
+-- (SQLite resolves a subquery's ORDER BY without the outer row: the preference for a batch
+-- inside a span over one in the slack is computed as a column first.)
 UPDATE omi_transcript_batches SET memory_id = (
-  SELECT m.memory_id FROM omi_memories m
-  WHERE m.user_id = omi_transcript_batches.user_id
-    AND m.span_end >= omi_transcript_batches.received_at - 120000
-    AND m.span_start <= omi_transcript_batches.received_at + 120000
-  ORDER BY (omi_transcript_batches.received_at BETWEEN m.span_start AND m.span_end) DESC, m.span_start DESC
+  SELECT memory_id FROM (
+    SELECT m.memory_id, m.span_start,
+      (omi_transcript_batches.received_at BETWEEN m.span_start AND m.span_end) AS inside
+    FROM omi_memories m
+    WHERE m.user_id = omi_transcript_batches.user_id
+      AND m.span_end >= omi_transcript_batches.received_at - 120000
+      AND m.span_start <= omi_transcript_batches.received_at + 120000
+  ) ORDER BY inside DESC, span_start DESC
   LIMIT 1
 ) WHERE memory_id IS NULL;
 

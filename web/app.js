@@ -1,13 +1,14 @@
 // The r2d1 dashboard: a hash-routed single page over the worker's public API. Routes:
 //   #/mentors, #/mentors/<uid>?days=30|90, #/logs?<filters>, #/logs/<uid>/<memoryId>,
-//   #/apps, #/apps/<app>, #/apps/<app>/diff?from=&to=, #/storage
+//   #/apps, #/apps/<app>, #/apps/<app>/diff?from=&to=, #/storage, #/directory
 // Filters and pages live in the hash, so a view can be shared and reloaded.
 import { h, mount } from "./dom.js";
 import { token, whenUnauthorized } from "./api.js";
 import { startLive } from "./live.js";
 import { parseHash } from "./router.js";
 import { loginView } from "./views/login.js";
-import { mentorsView, mentorView } from "./views/mentors.js";
+import { mentorView } from "./views/mentors.js";
+import { mentorsView, directoryView } from "./views/programme.js";
 import { logsView, memoryView } from "./views/logs.js";
 import { appsView, appView, diffView } from "./views/apps.js";
 import { storageView } from "./views/storage.js";
@@ -15,6 +16,7 @@ import { storageView } from "./views/storage.js";
 const NAV = [
   ["mentors", "Mentors"],
   ["logs", "Logs"],
+  ["directory", "Directory"],
   ["apps", "Apps"],
   ["storage", "Storage"],
 ];
@@ -31,6 +33,8 @@ function pick(route) {
       return b ? ["app", () => appView(b)] : ["apps", appsView];
     case "storage":
       return ["storage", storageView];
+    case "directory":
+      return ["directory", directoryView];
     default:
       return null;
   }

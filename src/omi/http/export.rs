@@ -54,8 +54,10 @@ pub fn include_of(p: &Params) -> Result<Include> {
     Ok(include)
 }
 
-/// An entry's JSON with the stored memory spliced in as it is (no re-serialisation: key order
-/// and number spellings stay Omi's) and the transcript text.
+/// An entry's JSON with the stored memory spliced in as it is (no re-serialisation: key order,
+/// spacing and number spellings stay Omi's) and the transcript text. Line breaks, which an
+/// NDJSON line cannot hold, become spaces: in valid JSON they can only be whitespace (inside a
+/// string they are escaped), so the document means the same.
 pub fn with_content(mut entry: Vec<u8>, memory: Option<&[u8]>, transcript: Option<&str>) -> Result<Vec<u8>> {
     if entry.last() != Some(&b'}') {
         return Err(Error::Internal("a log entry is not a JSON object".into()));
@@ -63,7 +65,7 @@ pub fn with_content(mut entry: Vec<u8>, memory: Option<&[u8]>, transcript: Optio
     entry.pop();
     if let Some(raw) = memory {
         entry.extend_from_slice(b",\"memory\":");
-        entry.extend_from_slice(raw.trim_ascii());
+        entry.extend(raw.trim_ascii().iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }));
     }
     if let Some(text) = transcript {
         entry.extend_from_slice(b",\"transcript\":");
@@ -241,14 +243,15 @@ mod tests {
     #[test]
     fn content_is_spliced_in_byte_for_byte() {
         let entry = br#"{"userId":"u","memoryId":"m"}"#.to_vec();
-        let raw = b" {\"id\":\"m\",\"z\":1.50,\"a\":[]}\n";
+        let raw = b" {\"id\":\"m\",\r\n \"z\":1.50,\"a\":[],\"t\":\"x\\ny\"}\n";
         let out = with_content(entry.clone(), Some(raw), Some("A: hola\n")).unwrap();
         assert_eq!(
             String::from_utf8(out.clone()).unwrap(),
-            r#"{"userId":"u","memoryId":"m","memory":{"id":"m","z":1.50,"a":[]},"transcript":"A: hola\n"}"#
+            r#"{"userId":"u","memoryId":"m","memory":{"id":"m",   "z":1.50,"a":[],"t":"x\ny"},"transcript":"A: hola\n"}"#
         );
+        assert!(!out.contains(&b'\n'));
         let v: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["memory"]["z"], 1.5);
+        assert_eq!((v["memory"]["z"].as_f64(), v["memory"]["t"].as_str()), (Some(1.5), Some("x\ny")));
         assert_eq!(with_content(entry.clone(), None, None).unwrap(), entry);
         assert!(with_content(b"[1]".to_vec(), None, None).is_err());
     }

@@ -159,7 +159,8 @@ pub fn memory_transcript_page(uid: &str, memory_id: &str, cursor: Option<Cursor>
     )
 }
 
-/// A mentor's sessions, newest first; with `fts`, only those with a batch whose text matches.
+/// A mentor's sessions, newest first; with `fts`, only those with a batch whose text matches
+/// (counted whole).
 pub fn sessions(uid: &str, fts: Option<&str>) -> Statement {
     let mut s = stmt!(
         "SELECT session_id, COUNT(*) AS batches, SUM(segment_count) AS segments, COUNT(DISTINCT memory_id) AS memories, \
@@ -167,7 +168,10 @@ pub fn sessions(uid: &str, fts: Option<&str>) -> Statement {
         uid
     );
     if let Some(fts) = fts {
-        s.sql.push_str(" AND seq IN (SELECT rowid FROM omi_transcripts_fts WHERE omi_transcripts_fts MATCH ?2)");
+        s.sql.push_str(
+            " AND session_id IN (SELECT b.session_id FROM omi_transcript_batches b WHERE b.user_id = ?1 \
+               AND b.seq IN (SELECT rowid FROM omi_transcripts_fts WHERE omi_transcripts_fts MATCH ?2))",
+        );
         s = s.bind(fts);
     }
     s.sql.push_str(" GROUP BY session_id ORDER BY last DESC LIMIT 500");
