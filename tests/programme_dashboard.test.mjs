@@ -46,6 +46,17 @@ before(async () => {
     const start = now - days * DAY;
     await ok(await postMemory(w, "sam-phone", makeMemory({ started_at: new Date(start).toISOString(), finished_at: new Date(start + 45 * 60_000).toISOString(), created_at: new Date(start + 46 * 60_000).toISOString(), title: `Sam's session ${days} days ago` })));
   }
+  // Two more active mentors, so the Mentors page looks like a programme, and one not named yet.
+  const sessions = { "ines-phone": [0, 2, 6, 9, 13, 20, 27, 34, 41], "tom-phone": [3, 10, 17, 30, 31] };
+  for (const [uid, days] of Object.entries(sessions)) {
+    for (const d of days) {
+      const start = now - d * DAY - 2 * 3_600_000;
+      await ok(await postMemory(w, uid, makeMemory({ started_at: new Date(start).toISOString(), finished_at: new Date(start + 50 * 60_000).toISOString(), created_at: new Date(start + 51 * 60_000).toISOString() })));
+    }
+  }
+  await ok(await postMemory(w, "nora-tablet", makeMemory({ created_at: new Date(now - DAY).toISOString(), title: "Nora's first session" })));
+  await put("ines", { name: "Inés Castro", cohort: "2025-B", mentees: ["Pablo", "Rocío"], uids: ["ines-phone"] });
+  await put("tom", { name: "Tom Becker", cohort: "2025-A", mentees: ["Lena"], uids: ["tom-phone"] });
   await put("lucia", { name: "Lucía Pérez", cohort: "2025-A", mentees: ["Ana", "Luis"], uids: [ENGLISH.uid] });
   await put("marta", { name: "Marta Ruiz", cohort: "2025-A", mentees: ["María", "Jorge"], uids: [SPANISH.uid, "marta-old-phone"] });
   await put("sam", { name: "Sam Okafor", cohort: "2025-B", mentees: ["Dana"], uids: ["sam-phone"] });
@@ -75,7 +86,7 @@ test("the Mentors page names mentors, shows sessions per week and lists who has 
   assert.equal(await sam.getAttribute("data-inactive"), "false");
   assert.equal((await sam.locator("td").first().textContent()).trim(), "3");
   // The bars draw the API's sessions per week.
-  const bars = await sam.locator("svg.spark rect").evaluateAll((rs) => rs.map((r) => Number(r.dataset.value)));
+  const bars = await sam.locator("svg.spark rect.bar").evaluateAll((rs) => rs.map((r) => Number(r.dataset.value)));
   assert.deepEqual(bars, api.mentors.find((m) => m.personId === "sam").weeks.map((x) => x.sessions));
   assert.equal(bars.reduce((a, b) => a + b, 0), 3);
   const quiet = await page.locator(".quiet-list li").allTextContents();
@@ -134,7 +145,6 @@ test("a memory's page: words, unique words, top words, speakers' talk time, and 
 });
 
 test("the directory: add a mentor with their uids; names replace uids in the logs", async () => {
-  await ok(await postMemory(w, "nora-tablet", makeMemory({ created_at: new Date(now - DAY).toISOString(), title: "Nora's first session" })));
   await page.goto(`${base}/#/directory`);
   await page.locator("h1", { hasText: "Directory" }).waitFor();
   await page.locator('form[data-person="lucia"]').waitFor();

@@ -18,6 +18,7 @@ function sparkline(weeks) {
   return h(
     "svg:svg",
     { viewBox: `0 0 ${W} ${H}`, class: "spark", role: "img", "aria-label": label, width: W, height: H },
+    weeks.map((w, i) => h("svg:rect", { x: i * 8 + 1, y: H - 2, width: 6, height: 2, class: "slot" })),
     weeks.map((w, i) => {
       const bh = (w.sessions / max) * (H - 2);
       return h(
