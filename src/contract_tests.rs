@@ -41,6 +41,7 @@ fn access_name(access: Access) -> &'static str {
         Access::Open => "open",
         Access::Webhook => "webhook",
         Access::ApiToken | Access::ApiTokenOrTicket => "api",
+        Access::OmiTool => "omi-tool",
         Access::TestOnly => "test-only",
     }
 }

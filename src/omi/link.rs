@@ -28,17 +28,20 @@ const DAY_MS: i64 = 86_400_000;
 
 /// `(start, end)` of a memory in ms: `finished_at` (else `created_at`) is the end; `started_at`
 /// (else the end minus the duration) the start.
+/// Saturating throughout: a transcript's `end` is whatever the sender wrote (`1e300` seconds
+/// is a valid JSON number), and a span must not wrap around.
 pub fn memory_span(memory: &Memory) -> (i64, i64) {
     let end = memory.finished_ms.unwrap_or(memory.created_ms);
+    // `as` saturates a float too large for i64.
     let duration_ms = memory.duration_seconds.filter(|d| d.is_finite() && *d > 0.0).map(|d| (d * 1000.0) as i64).unwrap_or(0);
-    let start = memory.started_ms.unwrap_or(end - duration_ms);
+    let start = memory.started_ms.unwrap_or(end.saturating_sub(duration_ms));
     (start, end)
 }
 
 /// The receive times a batch of this memory may have: its span widened by [`LINK_SLACK_MS`].
 pub fn link_window(memory: &Memory) -> (i64, i64) {
     let (start, end) = memory_span(memory);
-    (start - LINK_SLACK_MS, end.max(start) + LINK_SLACK_MS)
+    (start.saturating_sub(LINK_SLACK_MS), end.max(start).saturating_add(LINK_SLACK_MS))
 }
 
 /// The day number (days since 1970-01-01, UTC) of the Monday that starts the ISO week of `ms`;
@@ -91,6 +94,13 @@ mod tests {
             "transcript_segments": [{"text": "a", "start": 5, "end": 65}, {"text": "b", "start": 365, "end": 545}]}))
         .unwrap();
         assert_eq!(memory_span(&m), (ms("2025-01-21T08:51:00Z"), ms("2025-01-21T09:00:00Z")));
+        // A transcript that claims to last 1e300 seconds starts as early as an i64 can say.
+        let m = memory_from_value(&json!({"id": "d", "created_at": "2025-01-21T09:00:00Z",
+            "transcript_segments": [{"text": "a", "start": 0, "end": 1e300}]}))
+        .unwrap();
+        let (start, end) = memory_span(&m);
+        assert!(start < -9_000_000_000_000_000_000 && end == ms("2025-01-21T09:00:00Z"));
+        assert_eq!(link_window(&m), (start - LINK_SLACK_MS, ms("2025-01-21T09:02:00Z")));
         // Nothing at all: a moment.
         let m = memory_from_value(&json!({"id": "c", "created_at": "2025-01-21T09:00:00Z"})).unwrap();
         assert_eq!(memory_span(&m), (ms("2025-01-21T09:00:00Z"), ms("2025-01-21T09:00:00Z")));
