@@ -364,8 +364,9 @@ pub async fn retention(app: &App, deadline_ms: i64) -> Result<Value> {
         stmts.extend(repo::retire_transcripts(cutoff, 500, now));
         let s_at = stmts.len() + 1;
         stmts.extend(repo::retire_day_summaries(&cutoff_date, 500, now));
-        let results = store.meta.batch(stmts).await?;
-        let (t, s) = (results.get(t_at).map(|r| r.changes).unwrap_or(0), results.get(s_at).map(|r| r.changes).unwrap_or(0));
+        let results = store.meta.batch_results(stmts).await?;
+        let t = results.get(t_at).map(|r| r.rows::<repo::KeyRow>()).transpose()?.map(|r| r.len() as u64).unwrap_or(0);
+        let s = results.get(s_at).map(|r| r.info().changes).unwrap_or(0);
         memories += seqs.len();
         transcripts += t;
         summaries += s;

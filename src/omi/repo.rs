@@ -725,7 +725,7 @@ pub fn retire_memories(seqs: &[i64], now: i64) -> Vec<Statement> {
 }
 
 /// Retention of transcript batches received before `cutoff_ms`, at most `limit`: rows go and
-/// their objects are condemned, in one transaction.
+/// their objects are condemned, in one transaction; the delete returns the keys it removed.
 pub fn retire_transcripts(cutoff_ms: i64, limit: u32, now: i64) -> Vec<Statement> {
     let pick = "SELECT r2_key FROM omi_transcript_batches WHERE received_at < ?3 ORDER BY received_at LIMIT ?4";
     vec![
@@ -739,7 +739,13 @@ pub fn retire_transcripts(cutoff_ms: i64, limit: u32, now: i64) -> Vec<Statement
             cutoff_ms,
             limit
         ),
-        stmt!(format!("DELETE FROM omi_transcript_batches WHERE r2_key IN ({})", pick.replace("?3", "?1").replace("?4", "?2")), cutoff_ms, limit),
+        // RETURNING counts the rows: D1's `changes` would also count what the search entries'
+        // delete trigger (migration 0010) changes.
+        stmt!(
+            format!("DELETE FROM omi_transcript_batches WHERE r2_key IN ({}) RETURNING r2_key", pick.replace("?3", "?1").replace("?4", "?2")),
+            cutoff_ms,
+            limit
+        ),
     ]
 }
 
