@@ -5,7 +5,7 @@
 // can be made to answer with another mentor's data.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, ok } from "./helpers/worker.mjs";
+import { startWorker, ok, json } from "./helpers/worker.mjs";
 import { ENGLISH, SPANISH, ingestFixture, callTool, signV2, canonicalQuery } from "./helpers/programme.mjs";
 
 const SECRET = "whsec_tools_test_secret_0123456789abcdef";
@@ -199,5 +199,17 @@ test("without a signing secret the tools refuse every call (503), while the mani
     assert.equal(await answer(await callTool(shared, { method: "GET", path: "/api/omi/tools/action-items", query: "uid=nobody", now: JAN_29, secret: SECRET })), "You have no open action items.");
   } finally {
     await shared.dispose();
+  }
+});
+
+test("under OMI_ENROLLMENT=required only an enrolled mentor gets answers (401 before anything is read)", async () => {
+  const app = await startWorker({ bindings: { OMI_WEBHOOK_TOKEN: "", OMI_SIGNING_SECRET: SECRET, OMI_ENROLLMENT: "required" } });
+  try {
+    const hours = () => callTool(app, { method: "GET", path: "/api/omi/tools/hours", query: "uid=stranger-1&period=this%20month", now: JAN_29, secret: SECRET });
+    assert.match(await refused(await hours(), 401), /not enrolled/);
+    await ok(await app.api("/api/admin/enrollment/stranger-1", json("POST", { label: "Stranger" })));
+    assert.match(await answer(await hours()), /no mentoring sessions/);
+  } finally {
+    await app.dispose();
   }
 });

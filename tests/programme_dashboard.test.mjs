@@ -11,6 +11,7 @@ import { startWorker, API_TOKEN, WEBHOOK_TOKEN, ok, at } from "./helpers/worker.
 import { makeMemory, postMemory } from "./helpers/omi.mjs";
 import { ENGLISH, SPANISH, ingestFixture } from "./helpers/programme.mjs";
 import { launchBrowser, screenshots, SHOTS } from "./helpers/browser.mjs";
+import { createKey } from "./helpers/access.mjs";
 
 const DAY = 86_400_000;
 const now = Date.now();
@@ -174,4 +175,36 @@ test("the directory: add a mentor with their uids; names replace uids in the log
   await page.getByRole("button", { name: "Remove Nora Díaz" }).click();
   await page.locator(".messages", { hasText: "Removed Nora Díaz" }).waitFor();
   assert.equal((await (await w.api("/api/omi/logs?userId=nora-tablet")).json()).total, 1);
+});
+
+// Last: it signs the browser in with another key.
+test("a mentor's own key: their row, analytics, archive and live transcript; no directory and nobody else", async () => {
+  const key = await createKey(w, [`omi:read:${ENGLISH.uid}`], { name: "Lucía's dashboard" });
+  const mine = await browser.context.newPage();
+  mine.setDefaultTimeout(10_000);
+  try {
+    await mine.goto(`${base}/`);
+    await mine.getByLabel("API token").fill(key.secret);
+    await mine.keyboard.press("Enter");
+    await mine.waitForFunction((uid) => location.hash.startsWith(`#/logs?userId=${uid}`), ENGLISH.uid);
+    assert.deepEqual((await mine.locator("header nav a").allTextContents()).map((t) => t.trim()), ["Mentors", "Logs"]);
+    await mine.goto(`${base}/#/mentors`);
+    await mine.locator('tr[data-person="lucia"]').waitFor();
+    assert.equal(await mine.locator("table.mentors tbody tr").count(), 1, "only their own row");
+    assert.ok(!(await mine.locator("main").textContent()).includes("Marta"), "no other mentor's name anywhere");
+    await mine.goto(`${base}/#/mentors/${ENGLISH.uid}?from=2025-01-01&to=2025-01-31`);
+    await mine.locator("h1", { hasText: "Lucía Pérez" }).waitFor();
+    const hours = mine.locator('.analytics [data-stat="hours"] .stat-value');
+    await hours.waitFor();
+    assert.equal(await hours.textContent(), "1.9");
+    assert.equal(await mine.getByRole("button", { name: "Download all data (.tar.gz)" }).count(), 1);
+    await mine.goto(`${base}/#/logs/${ENGLISH.uid}/en-pitch-review`);
+    await mine.locator(".live-transcript li").first().waitFor();
+    assert.equal(await mine.locator(".live-transcript li").count(), 2);
+    // The directory is the programme's: not offered, and a typed hash falls back to their logs.
+    await mine.goto(`${base}/#/directory`);
+    await mine.waitForFunction((uid) => location.hash.startsWith(`#/logs?userId=${uid}`), ENGLISH.uid);
+  } finally {
+    await mine.close();
+  }
 });

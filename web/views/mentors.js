@@ -2,6 +2,7 @@ import { h, mount, fmt, ui } from "../dom.js";
 import { getJson, seg } from "../api.js";
 import { columnChart, barChart } from "../charts.js";
 import { mentorAnalytics, archiveButton, peopleByUid } from "./programme.js";
+import { can } from "../session.js";
 
 const DAY = 86_400_000;
 const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
@@ -34,8 +35,8 @@ export function mentorView(uid) {
       toggle,
       charts,
       analytics.section,
-      h("h2", {}, "Their data"),
-      archiveButton(uid),
+      // The archive holds content: only for a key that reads this mentor.
+      can("omi:read", uid) ? [h("h2", {}, "Their data"), archiveButton(uid)] : null,
     );
     // The directory names the mentor, once it has loaded.
     peopleByUid().then((byUid) => {

@@ -5,6 +5,7 @@ import { h, mount, fmt, ui, saveBlob, dispositionName } from "../dom.js";
 import { getJson, request, seg } from "../api.js";
 import { columnChart, barChart } from "../charts.js";
 import { directory, forget, peopleByUid, nameOf } from "../people.js";
+import { can } from "../session.js";
 
 const QUIET_CHOICES = [7, 14, 30, 60];
 const WEEKS = 8;
@@ -195,8 +196,10 @@ export function mentorAnalytics(uid, params) {
   return { section, load };
 }
 
-/** Downloads a mentor's archive, part after part (each part is a complete .tar.gz). */
+/** Downloads a mentor's archive, part after part (each part is a complete .tar.gz); nothing
+ * for a key that cannot read the mentor's content (`omi:read`). */
 export function archiveButton(uid) {
+  if (!can("omi:read", uid)) return null;
   const status = h("span", { class: "hint", role: "status" });
   const button = h(
     "button",
@@ -368,16 +371,28 @@ export function directoryView() {
     );
   }
 
+  // Without omi:write the directory is read, not edited.
+  function entry(p) {
+    return h(
+      "div",
+      { class: "person card", "data-person": p.id },
+      h("h3", {}, p.name),
+      h("p", {}, h("strong", {}, "Cohort: "), p.cohort || "—"),
+      h("p", {}, h("strong", {}, "Mentees: "), p.mentees.length ? p.mentees.join(", ") : "—"),
+      h("p", {}, h("strong", {}, "Omi uids: "), p.uids.map((u, i) => [i ? ", " : "", h("a", { href: `#/mentors/${seg(u)}` }, h("code", {}, u))])),
+    );
+  }
+
   async function load() {
     mount(body, ui.loading("the directory"));
     try {
       const dir = await directory();
+      const editable = can("omi:write");
       mount(
         body,
-        h("h2", {}, "Add a mentor"),
-        form(null, "new"),
+        editable ? [h("h2", {}, "Add a mentor"), form(null, "new")] : null,
         h("h2", {}, `People (${dir.people.length})`),
-        dir.people.length ? h("div", { class: "people" }, dir.people.map((p, i) => form(p, String(i)))) : ui.empty("Nobody is in the directory yet."),
+        dir.people.length ? h("div", { class: "people" }, dir.people.map((p, i) => (editable ? form(p, String(i)) : entry(p)))) : ui.empty("Nobody is in the directory yet."),
         h("h2", {}, `Uids nobody has named (${dir.unassigned.length})`),
         dir.unassigned.length ? h("ul", { class: "unassigned" }, dir.unassigned.map((u) => h("li", {}, h("code", {}, u), " · ", h("a", { href: `#/mentors/${seg(u)}` }, "their page")))) : ui.empty("Every uid with memories is named."),
       );

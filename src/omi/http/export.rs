@@ -134,9 +134,13 @@ pub async fn export(req: &Request, app: &App) -> Result<Response> {
     let p = Params::new(http::query_pairs(req));
     let format = export_format(&p)?;
     let mut query = logs_query(&p)?;
+    query.only_users = super::only_mentors(app);
     let include = include_of(&p)?;
     if include.any() && format == ExportFormat::Csv {
         return Err(Error::invalid_field("include", "needs format=ndjson or format=json"));
+    }
+    if include.any() {
+        query.only_users = content_readers(req, app)?;
     }
     if (query.cursor.is_some() && !include.any()) || query.full {
         return Err(Error::bad_request("invalid_field", "cursor, full: are not supported by export (cursor only with include)"));
@@ -169,7 +173,26 @@ pub async fn export(req: &Request, app: &App) -> Result<Response> {
     headers.set("Content-Type", content_type)?;
     headers.set("Content-Disposition", &format!("attachment; filename=\"omi-export.{ext}\""))?;
     headers.set("Cache-Control", "no-store")?;
+    headers.set("X-Content-Type-Options", "nosniff")?;
     Ok(Response::from_stream(body)?.with_headers(headers))
+}
+
+/// An export with content carries what `omi:read` guards (memories, transcripts), so it
+/// takes that scope, not the route's `omi:export`: for the `userId` asked for, or else the
+/// mentors the key reads (the forced filter; empty: all). 403 names the scope missing.
+fn content_readers(req: &Request, app: &App) -> Result<Vec<String>> {
+    use crate::access::rule::{KeyRule, Rule, ScopedBy};
+    use crate::access::scope::{Capability, TargetKind};
+    let principal = app.caller.principal.as_ref().ok_or_else(|| Error::Internal("export without its access check".into()))?;
+    let pairs = http::query_pairs(req);
+    let query: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let params = crate::access::rule::RequestParams { path: &[], query: &query };
+    let rule = KeyRule::Scope(Rule::new(Capability::OmiRead, ScopedBy::Query("userId")));
+    let grant = crate::access::guard::authorize(&rule, principal, &params)?;
+    Ok(match grant.only {
+        Some(only) if only.kind == TargetKind::Mentor => only.values.into_iter().collect(),
+        _ => Vec::new(),
+    })
 }
 
 /// An export whose entries carry their memories: one D1 page of at most what the budget

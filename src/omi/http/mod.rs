@@ -1,6 +1,6 @@
-//! HTTP for the Omi workload (`/api/omi/…`): the routes, each with its access rule, and thin
-//! handlers that parse the request, call the domain (`ingest`, `maintenance`, the repo) and
-//! render JSON.
+//! HTTP for the Omi workload (`/api/omi/…`): the routes (the kind of credential each takes;
+//! the scope is its row in `access::table`), and thin handlers that parse the request, call the
+//! domain (`ingest`, `maintenance`, the repo) and render JSON.
 
 pub mod archive;
 pub mod export;
@@ -53,6 +53,15 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/omi/tools/sessions-with", OmiTool, |req, app, _p| tools::call(req, app, Tool::SessionsWith).await),
     route!(Get "/api/omi/tools/hours", OmiTool, |req, app, _p| tools::call(req, app, Tool::MentoringHours).await),
 ];
+
+/// The forced filter of a list route: the mentors a narrow key may see when it did not name one
+/// (empty: no restriction). The router put it in `app.caller.grant`.
+fn only_mentors(app: &crate::http::App) -> Vec<String> {
+    match &app.caller.grant.only {
+        Some(only) if only.kind == crate::access::scope::TargetKind::Mentor => only.values.iter().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
 
 /// A path segment that names a mentor or memory, validated like the webhook's `uid`.
 fn key_part(field: &str, raw: &str) -> Result<String> {

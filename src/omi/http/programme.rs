@@ -10,7 +10,7 @@ use crate::http::{self, App};
 use crate::omi::analytics::mentor::mentor_analytics;
 use crate::omi::analytics::{MemoryAnalytics, WordCount, ANALYTICS_VERSION};
 use crate::omi::payload::parse_json;
-use crate::omi::programme::activity::{mentor_activity, window};
+use crate::omi::programme::activity::{mentor_activity, narrow_activity, narrow_directory, window};
 use crate::omi::programme::directory::{check_person_id, parse_person};
 use crate::omi::programme::params;
 use crate::omi::programme::repo::{FactsRow, ProgrammeRepo};
@@ -71,9 +71,11 @@ pub async fn mentor(req: &Request, app: &App, uid: &str) -> Result<Response> {
     http::ok(&body)
 }
 
-/// `GET /api/omi/directory`: every person with their uids, and uids no person names.
+/// `GET /api/omi/directory`: every person with their uids, and uids no person names (a key
+/// narrowed to some mentors: only those).
 pub async fn directory(app: &App) -> Result<Response> {
     let (people, unassigned) = ProgrammeRepo::new(app.meta()?).directory().await?;
+    let (people, unassigned) = narrow_directory(people, unassigned, &super::only_mentors(app));
     http::ok(&json!({ "success": true, "people": people, "unassigned": unassigned }))
 }
 
@@ -101,13 +103,16 @@ pub async fn delete_person(app: &App, id: &str) -> Result<Response> {
 }
 
 /// `GET /api/omi/programme?weeks=&inactive_days=`: per person, sessions and hours per week,
-/// the last session, and who has had none in `inactive_days`.
+/// the last session, and who has had none in `inactive_days` (a key narrowed to some mentors:
+/// only those).
 pub async fn activity(req: &Request, app: &App) -> Result<Response> {
     let (weeks, inactive_days) = params::activity(&query(req))?;
+    let only = super::only_mentors(app);
     let repo = ProgrammeRepo::new(app.meta()?);
-    let (people, _) = repo.directory().await?;
+    let (people, _) = narrow_directory(repo.directory().await?.0, Vec::new(), &only);
     let first_week = window(app.now_ms, weeks)[0];
     let (per_week, last) = repo.activity(first_week).await?;
+    let (per_week, last) = narrow_activity(per_week, last, &only);
     let rows = mentor_activity(&people, &per_week, &last, app.now_ms, weeks, inactive_days);
     let mentors: Vec<Value> = rows
         .iter()

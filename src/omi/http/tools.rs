@@ -13,6 +13,8 @@
 use futures_util::join;
 use worker::{Request, Response};
 
+use crate::access::enrollment::EnrollmentMode;
+use crate::access::repo::AccessRepo;
 use crate::error::{Error, Result};
 use crate::http::{self, App};
 use crate::omi::analytics::mentor::{mentor_analytics, MemoryFacts};
@@ -96,6 +98,11 @@ async fn answer_call(mut req: Request, app: &App, tool: Tool) -> Result<String> 
     let url = req.url()?;
     let call = parse_call(tool, url.query().unwrap_or(""), &body, app.now_ms)?;
     let uid = call.uid.as_str();
+    // A public Omi app can be installed by anyone, and Omi signs for whoever did: under
+    // `OMI_ENROLLMENT=required` only a mentor the programme enrolled gets answers.
+    if app.config.omi_enrollment == EnrollmentMode::Required && !AccessRepo::new(app.meta()?).is_enrolled(uid).await? {
+        return Err(unauthorized(format!("uid {uid} is not enrolled in the programme")));
+    }
     match call.request {
         ToolRequest::SearchLogs { text, range, limit } => {
             let (lang, found) = join!(language(app, uid), search(app, uid, &text, &range, limit));
@@ -156,6 +163,7 @@ async fn search(app: &App, uid: &str, text: &str, range: &TimeRange, limit: u32)
         fts: Some(fts),
         include_discarded: false,
         full: false,
+        only_users: Vec::new(),
     };
     let (mut rows, mut total) = repo.logs(&query(terms.all)).await?;
     if total == 0 {

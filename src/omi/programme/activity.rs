@@ -160,6 +160,32 @@ pub fn mentor_activity(
     out
 }
 
+/// What a key narrowed to some mentors (`omi:export:{uid}`) may see of the directory: the
+/// people with one of those uids, each listing only those uids, and the unnamed uids among
+/// them. A person's other uids and everybody else stay hidden. `only` empty: everything.
+pub fn narrow_directory(people: Vec<Person>, unassigned: Vec<String>, only: &[String]) -> (Vec<Person>, Vec<String>) {
+    if only.is_empty() {
+        return (people, unassigned);
+    }
+    let allowed = |uid: &String| only.contains(uid);
+    let people = people
+        .into_iter()
+        .filter_map(|mut p| {
+            p.uids.retain(allowed);
+            (!p.uids.is_empty()).then_some(p)
+        })
+        .collect();
+    (people, unassigned.into_iter().filter(allowed).collect())
+}
+
+/// The per-uid rows a narrowed key may see (`only` empty: all).
+pub fn narrow_activity(per_week: Vec<UidWeek>, last: Vec<UidLast>, only: &[String]) -> (Vec<UidWeek>, Vec<UidLast>) {
+    if only.is_empty() {
+        return (per_week, last);
+    }
+    (per_week.into_iter().filter(|w| only.contains(&w.user_id)).collect(), last.into_iter().filter(|l| only.contains(&l.user_id)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +256,33 @@ mod tests {
         let w = window(now, 2);
         assert_eq!(w, [ms("2025-01-20T00:00:00Z") / DAY_MS, ms("2025-01-27T00:00:00Z") / DAY_MS]);
         assert_eq!(window(now, 0).len(), 1);
+    }
+    #[test]
+    fn a_narrow_key_sees_only_its_own_uids() {
+        let person = |id: &str, uids: &[&str]| Person {
+            id: id.into(),
+            name: id.into(),
+            cohort: None,
+            mentees: vec!["Ana".into()],
+            uids: uids.iter().map(|u| u.to_string()).collect(),
+        };
+        let people = vec![person("lucia", &["l-old", "l-new"]), person("marco", &["m-1"])];
+        let unassigned = vec!["x-1".to_string(), "x-2".to_string()];
+        let (all, loose) = narrow_directory(people.clone(), unassigned.clone(), &[]);
+        assert_eq!((all.len(), loose.len()), (2, 2));
+        let (mine, loose) = narrow_directory(people.clone(), unassigned.clone(), &["l-new".into(), "x-2".into()]);
+        assert_eq!(mine, vec![person("lucia", &["l-new"])]);
+        assert_eq!(loose, vec!["x-2".to_string()]);
+        let (none, loose) = narrow_directory(people, unassigned, &["nobody".into()]);
+        assert!(none.is_empty() && loose.is_empty());
+
+        let weeks = vec![wk("l-new", "2025-01-13", 1, 30.0), wk("m-1", "2025-01-13", 2, 60.0)];
+        let last = vec![
+            UidLast { user_id: "l-new".into(), last_ms: Some(1), memories: 1 },
+            UidLast { user_id: "m-1".into(), last_ms: Some(2), memories: 2 },
+        ];
+        let (w, l) = narrow_activity(weeks, last, &["m-1".into()]);
+        assert_eq!((w.len(), w[0].user_id.as_str()), (1, "m-1"));
+        assert_eq!((l.len(), l[0].user_id.as_str()), (1, "m-1"));
     }
 }
