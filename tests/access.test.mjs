@@ -283,7 +283,8 @@ test("a mentor key cannot obtain another mentor's data through any route", async
     const withContent = (await (await alice("/api/omi/export?format=ndjson&include=memory,transcript")).text()).trim().split("\n").map((l) => JSON.parse(l));
     assert.equal(withContent.length, 2);
     assert.ok(withContent.every((l) => l.userId === "alice" && l.memory && !JSON.stringify(l).includes("bumblebee")));
-    await refused("/api/omi/export?format=ndjson&include=memory&userId=bob");
+    // The route's own rule (omi:export) is checked first, by the router.
+    await refused("/api/omi/export?format=ndjson&include=memory&userId=bob", "omi:export:bob");
     // Content is what omi:read guards: an export-only key gets the metadata, not the memories.
     const exporter = withKey(v, (await createKey(v, ["omi:export:alice"])).secret);
     assert.equal((await exporter("/api/omi/export?format=ndjson")).status, 200);
