@@ -7,6 +7,8 @@ use std::fmt;
 
 use crate::access::audit::parse_retention_days;
 use crate::access::enrollment::EnrollmentMode;
+use crate::cors::AllowedOrigins;
+use crate::omi::reply::ReplyMessage;
 use crate::store::gc::Grace;
 
 /// A secret string that never shows up in logs or debug output.
@@ -86,6 +88,10 @@ pub struct Config {
     /// on Free). Reads that could need more (a long transcript, an export with content, a
     /// mentor's archive) are served in pages or parts that stay under it.
     pub subrequest_budget: u32,
+    /// Origins whose browsers may call the API (`ALLOWED_ORIGINS`; see `cors`).
+    pub allowed_origins: AllowedOrigins,
+    /// Whether the memory answer carries a `message` (`OMI_REPLY_MESSAGE`; see `omi::reply`).
+    pub omi_reply_message: ReplyMessage,
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -144,6 +150,9 @@ impl Config {
             Some(v) => Grace::from_hours(&v).map_err(|why| format!("GC_GRACE_HOURS {why}"))?,
         };
 
+        let allowed_origins = AllowedOrigins::parse(get("ALLOWED_ORIGINS").as_deref())?;
+        let omi_reply_message = ReplyMessage::parse(get("OMI_REPLY_MESSAGE").as_deref())?;
+
         Ok(Config {
             api_token: secret("API_TOKEN"),
             omi_webhook_token: secret("OMI_WEBHOOK_TOKEN"),
@@ -160,6 +169,8 @@ impl Config {
             storage_mode,
             gc_grace,
             subrequest_budget: subrequest_budget as u32,
+            allowed_origins,
+            omi_reply_message,
         })
     }
 }
@@ -185,8 +196,19 @@ mod tests {
         assert_eq!(c.storage_mode, StorageMode::Hybrid);
         assert_eq!(c.retention_days, None);
         assert_eq!(c.gc_grace, Grace::default());
+        assert_eq!(c.allowed_origins, AllowedOrigins::None);
+        assert_eq!(c.omi_reply_message, ReplyMessage::Auto);
         assert_eq!(c.omi_enrollment, EnrollmentMode::Open);
         assert_eq!(c.audit_retention_days, 365);
+    }
+
+    #[test]
+    fn origins_and_the_reply_message_are_read_and_checked() {
+        let c = config(&[("ALLOWED_ORIGINS", "https://dash.example.org"), ("OMI_REPLY_MESSAGE", "off")]).unwrap();
+        assert_eq!(c.allowed_origins, AllowedOrigins::List(vec!["https://dash.example.org".into()]));
+        assert_eq!(c.omi_reply_message, ReplyMessage::Off);
+        assert!(config(&[("ALLOWED_ORIGINS", "dash.example.org")]).unwrap_err().contains("ALLOWED_ORIGINS"));
+        assert!(config(&[("OMI_REPLY_MESSAGE", "shout")]).unwrap_err().contains("OMI_REPLY_MESSAGE"));
     }
 
     #[test]

@@ -5,13 +5,14 @@ use futures_util::future::LocalBoxFuture;
 use serde_json::json;
 
 use super::maintenance::{self, RECONCILE_GRACE_MS};
+use super::migration;
 use crate::app::App;
 use crate::error::Result;
 use crate::store::jobs::{Job, JobInput, JobOutcome};
 
 const RECONCILE_PAGE: u32 = 200;
 
-pub static JOBS: [Job; 4] = [
+pub static JOBS: [Job; 5] = [
     Job {
         name: "omi.reconcile",
         what: "indexes memories, transcripts and day summaries the index does not know; condemns our leftovers",
@@ -31,7 +32,15 @@ pub static JOBS: [Job; 4] = [
         min_interval_ms: 0,
         run: analytics,
     },
+    Job {
+        name: "omi.content_hashes",
+        what: "content hashes for memory versions stored before migration 0008, so imports deduplicate against them",
+        min_interval_ms: 0,
+        run: content_hashes,
+    },
 ];
+
+const HASH_PAGE: u32 = 100;
 
 fn reconcile<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<JobOutcome>> {
     Box::pin(async move {
@@ -65,5 +74,23 @@ fn analytics<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<Job
     Box::pin(async move {
         let (cursor, report) = super::reanalyze::run(app, input.cursor, input.deadline_ms).await?;
         Ok(JobOutcome { cursor, report })
+    })
+}
+
+/// Walks the versions without a content hash once; the cursor then stays at the last rowid
+/// seen (every version stored since 0008 has its hash), so later runs cost one empty query.
+fn content_hashes<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<JobOutcome>> {
+    Box::pin(async move {
+        let store = app.store()?;
+        let mut after = input.cursor.as_deref().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+        let mut step = migration::StepReport::default();
+        loop {
+            let (last, more) = migration::hashes(&store, after, HASH_PAGE, &mut step).await?;
+            after = last.unwrap_or(after).max(after);
+            if !more || app.state.now() >= input.deadline_ms {
+                break;
+            }
+        }
+        Ok(JobOutcome { cursor: Some(after.to_string()), report: json!({ "hashed": step.hashed, "skipped": step.hash_skipped }) })
     })
 }

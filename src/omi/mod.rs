@@ -8,14 +8,17 @@
 //! [`reanalyze`] (stale analytics). Jobs: [`jobs`]. HTTP: [`http`].
 
 pub mod analytics;
+pub mod content;
 pub mod cursor;
 pub mod keys;
 pub mod legacy;
+pub mod legacy_repo;
 pub mod link;
 pub mod payload;
 pub mod programme;
 pub mod query;
 pub mod render;
+pub mod reply;
 pub mod repo;
 pub mod signature;
 pub mod tools;
@@ -24,4 +27,5 @@ pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod maintenance;
+pub mod migration;
 pub mod reanalyze;
