@@ -66,6 +66,10 @@ pub struct Config {
     /// The Omi app's `whsec_…` signing secret: a valid `X-Omi-Signature` by it is accepted for
     /// every uid, and the legacy token is then ignored.
     pub omi_signing_secret: Option<Secret>,
+    /// The secret Omi signs chat-tool calls with (`v2`); unset, the app's signing secret
+    /// (`OMI_SIGNING_SECRET`) is used, since an Omi app has one secret for both. With
+    /// neither, the tools answer 503: they would otherwise serve any uid's logs to anyone.
+    pub omi_tools_secret: Option<Secret>,
     /// `OMI_ENROLLMENT`: whether deliveries of uids nobody enrolled are stored.
     pub omi_enrollment: EnrollmentMode,
     /// `AUDIT_RETENTION_DAYS`: how long the audit log keeps its rows.
@@ -97,6 +101,11 @@ pub const DEFAULT_SUBREQUEST_BUDGET: u32 = 50;
 pub const MIN_SUBREQUEST_BUDGET: u32 = 10;
 
 impl Config {
+    /// The chat tools' signing secret: `OMI_TOOLS_SECRET`, else `OMI_SIGNING_SECRET`.
+    pub fn tools_secret(&self) -> Option<&Secret> {
+        self.omi_tools_secret.as_ref().or(self.omi_signing_secret.as_ref())
+    }
+
     /// Reads every setting through `lookup` (vars and secrets by name). Empty strings count as
     /// unset, so a blank line in `.dev.vars` does not become an empty, guessable token.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
@@ -148,6 +157,7 @@ impl Config {
             api_token: secret("API_TOKEN"),
             omi_webhook_token: secret("OMI_WEBHOOK_TOKEN"),
             omi_signing_secret: secret("OMI_SIGNING_SECRET"),
+            omi_tools_secret: secret("OMI_TOOLS_SECRET"),
             omi_enrollment: EnrollmentMode::parse(get("OMI_ENROLLMENT").as_deref())?,
             audit_retention_days: parse_retention_days(get("AUDIT_RETENTION_DAYS").as_deref())?,
             max_body_bytes: number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
@@ -211,7 +221,11 @@ mod tests {
     }
 
     #[test]
-    fn the_subrequest_budget_defaults_to_the_free_plan_and_is_bounded() {
+    fn the_tools_secret_falls_back_to_the_signing_secret_and_the_budget_is_bounded() {
+        assert!(config(&[]).unwrap().tools_secret().is_none());
+        assert_eq!(config(&[("OMI_SIGNING_SECRET", "whsec_a")]).unwrap().tools_secret().unwrap().expose(), "whsec_a");
+        let both = config(&[("OMI_SIGNING_SECRET", "whsec_a"), ("OMI_TOOLS_SECRET", "whsec_t")]).unwrap();
+        assert_eq!(both.tools_secret().unwrap().expose(), "whsec_t");
         assert_eq!(config(&[]).unwrap().subrequest_budget, 50);
         assert_eq!(config(&[("SUBREQUEST_BUDGET", "1000")]).unwrap().subrequest_budget, 1000);
         assert!(config(&[("SUBREQUEST_BUDGET", "5")]).unwrap_err().contains("SUBREQUEST_BUDGET"));

@@ -37,7 +37,7 @@ fn params(req: &Request) -> Params {
 
 /// Reads an object that the index names, verified: missing or damaged is one error everywhere
 /// (`Error::Integrity`, 500 `integrity_error`).
-async fn stored_bytes(blobs: &BlobStore, key: &str, sha256: &str) -> Result<Vec<u8>> {
+pub(super) async fn stored_bytes(blobs: &BlobStore, key: &str, sha256: &str) -> Result<Vec<u8>> {
     object::read(blobs, key, sha256, MAX_OBJECT_BYTES).await?.or_integrity(&format!("indexed object {key}"))
 }
 
@@ -193,79 +193,6 @@ pub async fn daily(req: &Request, app: &App) -> Result<Response> {
     http::ok(&json!({ "success": true, "userId": uid, "from": iso(from), "to": iso(to), "totalMemories": memories, "days": days }))
 }
 
-/// `GET /api/omi/transcripts/{uid}`: a mentor's real-time sessions.
-pub async fn transcript_sessions(app: &App, uid: &str) -> Result<Response> {
-    let uid = key_part("userId", uid)?;
-    let rows = OmiRepo::new(app.meta()?).transcript_sessions(&uid).await?;
-    let sessions: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({ "sessionId": r.session_id, "batches": r.batches, "segments": r.segments,
-                    "first": r.first.map(iso), "last": r.last.map(iso) })
-        })
-        .collect();
-    http::ok(&json!({ "success": true, "userId": uid, "sessions": sessions }))
-}
-
-/// `GET /api/omi/transcripts/{uid}/{session}[?offset=]`: the batches of a session as one
-/// transcript, in arrival order, from batch `offset` on: as many as the request's operation
-/// budget allows (one R2 read each); `nextOffset` is where the next call goes on (null: done).
-pub async fn transcript(req: &Request, app: &App, uid: &str, session: &str) -> Result<Response> {
-    let (uid, session) = (key_part("userId", uid)?, key_part("sessionId", session)?);
-    let offset = match http::query_param(req, "offset") {
-        None => 0,
-        Some(v) => v
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n <= MAX_TRANSCRIPT_OFFSET)
-            .ok_or_else(|| Error::invalid_field("offset", format!("must be a whole number from 0 to {MAX_TRANSCRIPT_OFFSET}")))?,
-    };
-    let rows = OmiRepo::new(app.meta()?).transcript_batches(&uid, &session).await?;
-    if rows.is_empty() {
-        return Err(Error::NotFound(format!("no transcript session {session} for user {uid}")));
-    }
-    let (page, next_offset) = transcript_page(rows.len(), offset, app.state.ops_left());
-    let blobs = app.blobs()?;
-    let bodies = join_all(rows[page].iter().map(|r| stored_bytes(&blobs, &r.r2_key, &r.sha256))).await;
-    let mut segments = Vec::new();
-    for body in bodies {
-        let value: Value = serde_json::from_slice(&body?)?;
-        let batch = match value {
-            Value::Array(a) => a,
-            Value::Object(mut o) => match o.remove("segments") {
-                Some(Value::Array(a)) => a,
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        };
-        segments.extend(batch);
-    }
-    let text: Vec<String> = segments
-        .iter()
-        .filter_map(|s| {
-            let text = s["text"].as_str()?;
-            let who = s["speaker_name"].as_str().or(s["speaker"].as_str()).unwrap_or("SPEAKER");
-            Some(format!("{who}: {text}"))
-        })
-        .collect();
-    http::ok(&json!({ "success": true, "userId": uid, "sessionId": session, "batches": rows.len(),
-                      "offset": offset.min(rows.len()), "nextOffset": next_offset,
-                      "segments": segments, "text": text.join("\n") }))
-}
-
-/// The largest `offset` a transcript request accepts.
-const MAX_TRANSCRIPT_OFFSET: usize = 1_000_000;
-
-/// Which of a session's `total` batches a request reads from `offset` with `ops_left`
-/// operations (one R2 read a batch; at least one, so every call makes progress), and where
-/// the next call starts (`None`: the page reaches the end).
-fn transcript_page(total: usize, offset: usize, ops_left: u64) -> (std::ops::Range<usize>, Option<usize>) {
-    let start = offset.min(total);
-    let fits = usize::try_from(ops_left).unwrap_or(usize::MAX).max(1);
-    let end = start.saturating_add(fits).min(total);
-    (start..end, (end < total).then_some(end))
-}
-
 /// `GET /api/omi/day-summaries/{uid}/{yyyy-mm-dd}`: the stored day summary, as Omi sent it.
 pub async fn day_summary(app: &App, uid: &str, date: &str) -> Result<Response> {
     let uid = key_part("userId", uid)?;
@@ -284,16 +211,6 @@ pub async fn day_summary(app: &App, uid: &str, date: &str) -> Result<Response> {
 #[cfg(test)]
 mod tests {
     use super::full_page_limit;
-
-    #[test]
-    fn a_transcript_page_reads_what_the_budget_allows_and_says_where_to_go_on() {
-        use super::transcript_page;
-        assert_eq!(transcript_page(40, 0, 1000), (0..40, None));
-        assert_eq!(transcript_page(100, 0, 48), (0..48, Some(48)));
-        assert_eq!(transcript_page(100, 96, 48), (96..100, None));
-        assert_eq!(transcript_page(10, 0, 0), (0..1, Some(1)), "at least one batch a call");
-        assert_eq!(transcript_page(10, 50, 48), (10..10, None));
-    }
 
     #[test]
     fn a_full_page_stays_within_the_budget() {
