@@ -15,10 +15,12 @@ import assert from "node:assert/strict";
 import { startWorker, ok, ray, requestLine, API_TOKEN, WEBHOOK_TOKEN } from "./helpers/worker.mjs";
 import { DOC } from "./helpers/contract.mjs";
 import { makeMemory, postMemory } from "./helpers/omi.mjs";
+import { signV2 } from "./helpers/programme.mjs";
 
 const FREE = 50;
 const PAID = 1000;
 const SEED = { "x-r2d1-budget": "1000000" };
+const TOOLS_SECRET = "whsec_budgets_tools_secret_0123456789";
 
 /** Query parameters that make an operation's worst case, beyond its bounded ones at their maximum. */
 const WORST = {
@@ -109,12 +111,20 @@ function worstRequest({ name, path, method, op }) {
     else if (type === "application/json") body = JSON.stringify(example);
     else body = "example bytes".padEnd(20_000, ".");
   }
+  if (op["x-r2d1-access"] === "omi-tool") {
+    // Signed as Omi signs a chat-tool call (the `v2` scheme), now.
+    const t = Math.floor(Date.now() / 1000);
+    const delivery = `budget-${op.operationId}-${t}`;
+    const [p, q = ""] = url.split("?");
+    const signature = signV2(TOOLS_SECRET, { t, delivery, method, path: p, query: q, body: body ?? "" });
+    Object.assign(headers, { "x-omi-delivery": delivery, "x-omi-event": "chat_tool", "x-omi-signature": `t=${t},v2=${signature}` });
+  }
   return { url, init: { method: method.toUpperCase(), headers, body } };
 }
 
 let w;
 before(async () => {
-  w = await startWorker({ bindings: { SUBREQUEST_BUDGET: String(FREE) } });
+  w = await startWorker({ bindings: { SUBREQUEST_BUDGET: String(FREE), OMI_TOOLS_SECRET: TOOLS_SECRET } });
   const seed = (path, init = {}) => w.api(path, { ...init, headers: { ...SEED, ...(init.headers || {}) } });
   // mentor-1: 150 memories, and memory_abc123 in 5 versions.
   const lines = Array.from({ length: 150 }, () => JSON.stringify({ uid: "mentor-1", ...makeMemory() }));

@@ -81,7 +81,8 @@ const MAX_LOG_LINES = 50_000;
  * The subrequest budget is a paid plan's (1,000) unless a test sets `SUBREQUEST_BUDGET` (the
  * Free plan's 50 is the worker's default). `recordMetrics` replaces the Analytics Engine
  * binding by one that logs each data point (`event: "test.metrics"`); otherwise Miniflare's own
- * accepts and drops them.
+ * accepts and drops them. `enforcedBudget` sends every request with that operation budget
+ * (test builds' `X-R2D1-Budget`) while SUBREQUEST_BUDGET still sizes budget-bounded pages.
  * Returns helpers: `fetch(path, init)`, `api(path, init)` (with the API token), whose responses
  * are validated against openapi.json, the D1 and R2 bindings for looking inside, the worker's
  * structured log lines (`lines()`, `waitForLine(predicate)`), and `dispose()`.
@@ -95,6 +96,7 @@ export async function startWorker({
   limiters = true,
   inspector = false,
   recordMetrics = false,
+  enforcedBudget,
   attempt = 1,
 } = {}) {
   const build = process.env.R2D1_TEST_BUILD || join(ROOT, "build-test");
@@ -164,13 +166,16 @@ export async function startWorker({
     await mf.dispose().catch(() => {});
     if (attempt >= 3) throw err;
     console.error(`startWorker: attempt ${attempt} failed (${err.message}); starting again`);
-    return startWorker({ bindings, migrate, webhookLimit, webhookCeiling, authLimit, limiters, inspector, recordMetrics, attempt: attempt + 1 });
+    return startWorker({ bindings, migrate, webhookLimit, webhookCeiling, authLimit, limiters, inspector, recordMetrics, enforcedBudget, attempt: attempt + 1 });
   }
 
   // Every response is checked against openapi.json (tests/helpers/contract.mjs) before the test
   // sees it; the test gets the original, unread.
   const fetch = async (path, init = {}) => {
     const url = new URL(path, "http://r2d1.test").toString();
+    // `enforcedBudget`: the operations every request may make (a test build's `X-R2D1-Budget`),
+    // apart from SUBREQUEST_BUDGET, which also sizes the pages of budget-bounded reads.
+    if (enforcedBudget) init = { ...init, headers: { "x-r2d1-budget": String(enforcedBudget), ...(init.headers || {}) } };
     const res = await mf.dispatchFetch(url, init);
     await checkResponse(init.method || "GET", url, res);
     return res;
