@@ -8,7 +8,29 @@ import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { Miniflare } from "miniflare";
+import workerThreads from "node:worker_threads";
 import { checkResponse } from "./contract.mjs";
+
+// Miniflare's synchronous proxy calls (every `db.prepare`, the first call of each binding
+// method) block on Atomics.wait and then read the helper thread's reply with
+// receiveMessageOnPort. On a loaded machine the reply can become visible a moment after the
+// wake-up, and Miniflare then fails an assertion (`message?.id === id`), taking the rest of the
+// test file with it. Miniflare looks the function up on this module object at each call, so a
+// reply that is late is waited for here (up to 30 s) instead of being taken as missing.
+if (!workerThreads.receiveMessageOnPort.r2d1Patient) {
+  const receive = workerThreads.receiveMessageOnPort;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  const patient = (port) => {
+    let reply = receive(port);
+    for (let waited = 0; reply === undefined && waited < 30_000; waited += 2) {
+      Atomics.wait(nap, 0, 0, 2);
+      reply = receive(port);
+    }
+    return reply;
+  };
+  patient.r2d1Patient = true;
+  workerThreads.receiveMessageOnPort = patient;
+}
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const API_TOKEN = "test-api-token-0123456789";
