@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::request::RequestState;
-use crate::{admin, faults, files, health, http, live, omi};
+use crate::{admin, faults, files, health, http, live, omi, store};
 
 /// Who may call a route. Checked centrally by [`dispatch`] before the handler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,32 +188,53 @@ fn request_state(req: &Request) -> RequestState {
 pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
     let state = request_state(&req);
     let result = match read_config(&env) {
-        Ok(config) => dispatch(req, App::new(env, config, Some(ctx), state)).await,
+        Ok(config) => {
+            let app = App::new(env, config, Some(ctx), state);
+            let result = dispatch(req, &app).await;
+            record_usage(&app);
+            result
+        }
         Err(e) => Err(e),
     };
     result.unwrap_or_else(|e| http::error_response(&e))
 }
 
-async fn dispatch(req: Request, app: App) -> Result<Response> {
+/// Adds the request's R2 operations to the isolate's daily totals; when a flush is due, it runs
+/// in `waitUntil`, after the response (see `store::usage`). A streamed body's later reads are
+/// counted with the isolate's next request.
+fn record_usage(app: &App) {
+    let counts = *app.state.counters.r2_by_class.borrow();
+    let Some(stmts) = store::usage::after_request(app.now_ms, &counts) else { return };
+    let (Some(ctx), Ok(meta)) = (app.ctx.as_ref(), app.meta()) else { return };
+    ctx.wait_until(async move {
+        if let Err(e) = meta.batch(stmts).await {
+            worker::console_warn!("r2d1 usage: daily R2 operation totals not written: {e}");
+        }
+    });
+}
+
+async fn dispatch(req: Request, app: &App) -> Result<Response> {
     let path = req.path();
     let method = req.method();
     match find(&all_routes(), &method, &path)? {
         Matched::Route(route, params) => {
-            check_access(route.access, &app, &req)?;
-            let result = (route.handler)(req, &app, params).await;
+            check_access(route.access, app, &req)?;
+            let result = (route.handler)(req, app, params).await;
             if faults::ENABLED {
                 // Test builds show what the request cost, counted by the store adapters.
                 if let Ok(mut resp) = result {
                     let c = app.state.counters.snapshot();
                     let value = format!(
-                        "route={} d1_statements={} d1_rows_read={} d1_rows_written={} r2_operations={} r2_bytes_read={} r2_bytes_written={}",
+                        "route={} d1_statements={} d1_rows_read={} d1_rows_written={} r2_operations={} r2_bytes_read={} r2_bytes_written={} r2_class_a={} r2_class_b={}",
                         route.template(),
                         c.d1_statements,
                         c.d1_rows_read,
                         c.d1_rows_written,
                         c.r2_operations,
                         c.r2_bytes_read,
-                        c.r2_bytes_written
+                        c.r2_bytes_written,
+                        c.r2_class_a,
+                        c.r2_class_b
                     );
                     // A WebSocket upgrade's headers are immutable; the count is then left off.
                     let _ = resp.headers_mut().set("X-R2D1-Counters", &value);

@@ -148,6 +148,9 @@ pub struct Workload {
     /// Content bytes held only in R2 that D1 would hold if everything were inline
     /// (uncompressed, as an inline column stores them).
     pub r2_only_content_bytes: u64,
+    /// D1 bytes that exist only because content is in R2 (the `blobs` table, `r2_key` columns
+    /// and their index entries): an all-inline D1 would not hold them.
+    pub r2_bookkeeping_d1_bytes: u64,
 }
 
 /// Everything the report is computed from.
@@ -304,7 +307,7 @@ pub fn build(facts: &CostFacts, prices: &Prices) -> CostReport {
     let mut prefixes = Vec::new();
     let mut workloads = Vec::new();
     let mut ops = R2Ops::default();
-    let (mut d1_total, mut r2_total, mut r2_objects, mut moved_total) = (0u64, 0u64, 0u64, 0u64);
+    let (mut d1_total, mut r2_total, mut r2_objects, mut baseline_total) = (0u64, 0u64, 0u64, 0u64);
     for w in &facts.workloads {
         let d1: u64 = w.d1_tables.iter().map(D1Table::estimated_bytes).sum();
         let r2: u64 = w.r2_prefixes.iter().map(|p| p.bytes).sum();
@@ -325,8 +328,8 @@ pub fn build(facts: &CostFacts, prices: &Prices) -> CostReport {
         ops.class_b += w.ops.class_b;
         d1_total += d1;
         r2_total += r2;
-        moved_total += w.r2_only_content_bytes;
-        let all_inline = d1 + w.r2_only_content_bytes;
+        let all_inline = d1.saturating_sub(w.r2_bookkeeping_d1_bytes) + w.r2_only_content_bytes;
+        baseline_total += all_inline;
         workloads.push(WorkloadCost {
             workload: w.name.clone(),
             d1_bytes: d1,
@@ -337,7 +340,7 @@ pub fn build(facts: &CostFacts, prices: &Prices) -> CostReport {
         });
     }
 
-    let baseline_d1 = d1_total + moved_total;
+    let baseline_d1 = baseline_total;
     let percent_saved = |now: f64, before: f64| (before > 0.0).then(|| round1((1.0 - now / before) * 100.0));
     let db_reduction = percent_saved(d1_total as f64, baseline_d1 as f64);
     let actual_cost = at_list_prices(prices, d1_total, r2_total, ops).total_usd;
@@ -593,6 +596,7 @@ mod tests {
             r2_prefixes: vec![R2Prefix { prefix: "omi/".into(), objects: 1_000, bytes: 3_000_000 }],
             ops: R2Ops { class_a: 30_000, class_b: 90_000 },
             r2_only_content_bytes: 5_000_000,
+            r2_bookkeeping_d1_bytes: 0,
         };
         let files = Workload {
             name: "app_files".into(),
@@ -600,6 +604,7 @@ mod tests {
             r2_prefixes: vec![R2Prefix { prefix: "apps/".into(), objects: 120, bytes: 500_000 }],
             ops: R2Ops { class_a: 200, class_b: 5_000 },
             r2_only_content_bytes: 700_000,
+            r2_bookkeeping_d1_bytes: 0,
         };
         CostFacts {
             workloads: vec![omi, files],
@@ -642,6 +647,20 @@ mod tests {
     }
 
     #[test]
+    fn bookkeeping_for_r2_is_not_in_the_all_inline_baseline() {
+        let w = Workload {
+            name: "app_files".into(),
+            d1_tables: vec![D1Table { name: "t".into(), rows: 0, payload_bytes: 1_000, ..Default::default() }],
+            r2_only_content_bytes: 3_000,
+            r2_bookkeeping_d1_bytes: 200,
+            ..Default::default()
+        };
+        let r = build(&CostFacts { workloads: vec![w], ..Default::default() }, &Prices::default());
+        assert_eq!(r.workloads[0].all_inline_d1_bytes, 800 + 3_000);
+        assert_eq!(r.metrics.database_size_reduction_percent.value, Some(round1((1.0 - 1_000.0 / 3_800.0) * 100.0)));
+    }
+
+    #[test]
     fn an_empty_store_measures_nothing() {
         let r = build(&CostFacts::default(), &Prices::default());
         assert_eq!(r.metrics.database_size_reduction_percent.value, None);
@@ -661,6 +680,7 @@ mod tests {
                 r2_prefixes: vec![R2Prefix { prefix: "p/".into(), objects: 1, bytes: moved }],
                 ops: R2Ops::default(),
                 r2_only_content_bytes: moved,
+                r2_bookkeeping_d1_bytes: 0,
             };
             let r = build(&CostFacts { workloads: vec![w], ..Default::default() }, &Prices::default());
             let db = r.metrics.database_size_reduction_percent.value.unwrap();

@@ -57,9 +57,11 @@ export async function applyMigrations(db) {
  * Returns helpers: `fetch(path, init)`, `api(path, init)` (with the API token), the D1 and R2
  * bindings for looking inside, and `dispose()`.
  */
-export async function startWorker({ bindings = {}, migrate = true, webhookLimit = 100_000 } = {}) {
+export async function startWorker({ bindings = {}, migrate = true, webhookLimit = 100_000, inspectorPort } = {}) {
   const build = process.env.R2D1_TEST_BUILD || join(ROOT, "build-test");
   const mf = new Miniflare({
+    // The V8 inspector, for the tests that measure the isolate's memory (helpers/inspector.mjs).
+    ...(inspectorPort ? { inspectorPort } : {}),
     host: "127.0.0.1",
     modules: true,
     scriptPath: join(build, "entry.mjs"),

@@ -1,0 +1,110 @@
+// The worker's V8 isolate through Miniflare's inspector: how much memory it holds (JS heap and
+// ArrayBuffers, polled at every await; WebAssembly memories, whose size only grows), for the
+// tests that prove a request's memory stays bounded.
+import { createServer } from "node:net";
+import WebSocket from "ws";
+
+/** A free loopback port for `startWorker({ inspectorPort })`. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export class Inspector {
+  /** Attaches to the worker's isolate (the target whose title ends in `core:user:<name>`). */
+  static async attach(port, name = "") {
+    let list = [];
+    for (let i = 0; i < 100 && !list.length; i++) {
+      try {
+        list = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+      } catch {}
+      if (!list.length) await new Promise((r) => setTimeout(r, 100));
+    }
+    const target = list.find((t) => (t.title || "").endsWith(`core:user:${name}`));
+    if (!target) throw new Error(`no inspector target core:user:${name} on port ${port}: ${list.map((t) => t.title).join(", ")}`);
+    const ws = new WebSocket(target.webSocketDebuggerUrl);
+    await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
+    return new Inspector(ws);
+  }
+
+  constructor(ws) {
+    this.ws = ws;
+    this.nextId = 1;
+    this.pending = new Map();
+    ws.on("message", (m) => {
+      const msg = JSON.parse(m);
+      const p = msg.id && this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      msg.error ? p.reject(new Error(`${p.method}: ${msg.error.message}`)) : p.resolve(msg.result);
+    });
+  }
+
+  send(method, params = {}) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, method });
+      this.ws.send(JSON.stringify({ id, method, params }));
+    });
+  }
+
+  close() {
+    this.ws.close();
+  }
+
+  /** Bytes of every WebAssembly.Memory alive in the isolate (the Rust heap lives there). */
+  async wasmMemoryBytes() {
+    const created = new Promise((resolve) => {
+      const onMessage = (m) => {
+        const msg = JSON.parse(m);
+        if (msg.method === "Runtime.executionContextCreated") {
+          this.ws.off("message", onMessage);
+          resolve(msg.params.context.id);
+        }
+      };
+      this.ws.on("message", onMessage);
+    });
+    await this.send("Runtime.enable");
+    const contextId = await created;
+    try {
+      const proto = await this.send("Runtime.evaluate", { expression: "WebAssembly.Memory.prototype", contextId });
+      const { objects } = await this.send("Runtime.queryObjects", { prototypeObjectId: proto.result.objectId });
+      const { result } = await this.send("Runtime.callFunctionOn", {
+        objectId: objects.objectId,
+        functionDeclaration: "function () { return this.map((m) => m.buffer.byteLength); }",
+        returnByValue: true,
+      });
+      return result.value.reduce((a, b) => a + b, 0);
+    } finally {
+      await this.send("Runtime.disable");
+    }
+  }
+
+  /** Polls the JS heap in use plus ArrayBuffer backing stores until `stop()` (→ the peak). */
+  pollJsMemory() {
+    let running = true;
+    let peak = 0;
+    let polls = 0;
+    const loop = (async () => {
+      while (running) {
+        const u = await this.send("Runtime.getHeapUsage");
+        polls++;
+        peak = Math.max(peak, u.usedSize + (u.backingStorageSize || 0));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    return {
+      stop: async () => {
+        running = false;
+        await loop;
+        return { peak, polls };
+      },
+    };
+  }
+}
