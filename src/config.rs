@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(c.max_body_bytes, 8 * 1024 * 1024);
         assert!(c.write_daily_copy);
         assert_eq!(c.inline_max_bytes, 1024);
-        assert_eq!(c.hybrid_max_bytes, 4096);
+        assert_eq!(c.hybrid_max_bytes, 2048);
         assert_eq!(c.rollout, Rollout::default());
         assert_eq!(c.default_quota, Quota::default());
         assert_eq!(c.prices, Prices::default());

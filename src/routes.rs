@@ -199,11 +199,11 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
     result.unwrap_or_else(|e| http::error_response(&e))
 }
 
-/// Adds the request's R2 operations to the isolate's daily totals; when a flush is due, it runs
-/// in `waitUntil`, after the response (see `store::usage`). A streamed body's later reads are
-/// counted with the isolate's next request.
+/// Adds the request's R2 operations to the isolate's daily totals (and clears them: a streamed
+/// body adds its own reads when it ends, see `files::export`); when a flush is due, it runs in
+/// `waitUntil`, after the response (see `store::usage`).
 fn record_usage(app: &App) {
-    let counts = *app.state.counters.r2_by_class.borrow();
+    let counts = std::mem::take(&mut *app.state.counters.r2_by_class.borrow_mut());
     let Some(stmts) = store::usage::after_request(app.now_ms, &counts) else { return };
     let (Some(ctx), Ok(meta)) = (app.ctx.as_ref(), app.meta()) else { return };
     ctx.wait_until(async move {

@@ -82,7 +82,7 @@ test("rollout: the percentage reaches apps stably as it grows, an override wins,
 });
 
 test("rollback switch: a hybrid file is read from D1 at once (its R2 object deleted), new writes stay inline, the migrator pauses", async () => {
-  const body = text(2_000, "hybrid-copy");
+  const body = text(1_500, "hybrid-copy");
   assert.equal((await ok(await put("rb", "h.txt", body), 201)).storage_location, "hybrid");
   const key = blobKey("rb", body);
   await w.bucket.delete(key);
@@ -174,7 +174,7 @@ test("deleting an app removes every row and object it owns (orphans under its pr
   // The same bytes in another app: its own object, untouched by the deletion.
   await ok(await w.api("/api/apps/keep/files:batch", json("POST", { files })));
   // An orphan of ours under the prefix (a write whose D1 batch never happened).
-  const orphan = Buffer.from("orphan bytes that no row names");
+  const orphan = "orphan bytes that no row names";
   await w.bucket.put(blobKey("gone", orphan), orphan, {
     customMetadata: { "r2d1-kind": "app_blob", "r2d1-writer": "r2d1", "r2d1-sha256": sha256(orphan), "r2d1-encoding": "identity" },
   });
@@ -333,7 +333,7 @@ test("changes since a revision: net added, changed and deleted paths, paged by c
 test("export: every file in one streamed call, as NDJSON, tar and tar.gz, of the current files, a version or a tag, with sha256 per file", async () => {
   const files = {
     "index.html": Buffer.from("<h1>hi</h1>\n"),
-    "src/hybrid.js": Buffer.from(text(3_000, "hybrid")),
+    "src/hybrid.js": Buffer.from(text(1_800, "hybrid")),
     "src/compressible.css": Buffer.from(text(40_000, "css")),
     "img/noise.bin": noise(50_000),
     "ünïcode/名前.txt": Buffer.from("unicode path"),

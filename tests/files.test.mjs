@@ -29,15 +29,15 @@ test("every route requires the API token", async () => {
   await expectError(await w.fetch("/api/apps/demo/files", { headers: { authorization: "Bearer wrong" } }), 401, "unauthorized");
 });
 
-test("each tier boundary lands where the policy says", async () => {
+test("each tier boundary lands where the policy says (the default tiers: 1 KiB inline, 2 KiB hybrid)", async () => {
   const cases = [
     [0, "database"],
     [1023, "database"],
     [1024, "database"],
     [1025, "hybrid"],
-    [10239, "hybrid"],
-    [10240, "hybrid"],
-    [10241, "r2"],
+    [2047, "hybrid"],
+    [2048, "hybrid"],
+    [2049, "r2"],
   ];
   for (const [size, location] of cases) {
     const body = text(size, `tier-${size}`);
@@ -120,7 +120,7 @@ test("create-only puts never overwrite: a second put to an existing key is Alrea
 });
 
 test("a corrupted R2 object is caught: hybrid serves the D1 copy, R2-only answers 500 integrity_error", async () => {
-  const hybrid = text(5_000, "hybrid-victim");
+  const hybrid = text(2_000, "hybrid-victim");
   const r2only = text(15_000, "r2-victim");
   await ok(await put("corrupt", "h.txt", hybrid), 201);
   await ok(await put("corrupt", "r.txt", r2only), 201);
@@ -204,7 +204,7 @@ test("concurrent writes to one file resolve with If-Match: one wins, the other g
 });
 
 test("files:batch writes atomically and lists with metadata; a bad item writes nothing", async () => {
-  const bin = randomBytes(3000);
+  const bin = randomBytes(2000);
   const res = await w.api(
     "/api/apps/batch/files:batch",
     json("POST", {

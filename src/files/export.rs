@@ -31,6 +31,7 @@ use super::tier::Location;
 use crate::error::{Error, Result};
 use crate::stmt;
 use crate::store::object::{encoding_of, Encoding};
+use crate::store::usage;
 use crate::store::{BlobStore, MetaStore, Statement};
 
 /// What the response carries.
@@ -332,6 +333,18 @@ struct State {
 }
 
 impl State {
+    /// The R2 reads made while the body streamed (after the request's own accounting) go into
+    /// the daily totals when it ends.
+    async fn account(&mut self) {
+        let request = self.blobs.request().clone();
+        let counts = std::mem::take(&mut *request.counters.r2_by_class.borrow_mut());
+        if let Some(stmts) = usage::after_request(request.now(), &counts) {
+            if let Err(e) = self.meta.batch(stmts).await {
+                worker::console_warn!("r2d1 usage: daily R2 operation totals not written: {e}");
+            }
+        }
+    }
+
     fn writer(&mut self) -> &mut Writer {
         self.writer.as_mut().expect("the writer lives until the end")
     }
@@ -459,9 +472,13 @@ impl Export {
         stream::try_unfold(state, |mut state| async move {
             match state.step().await {
                 Ok(Some(bytes)) => Ok(Some((bytes, state))),
-                Ok(None) => Ok(None),
+                Ok(None) => {
+                    state.account().await;
+                    Ok(None)
+                }
                 Err(e) => {
                     worker::console_error!("r2d1 export of {}: aborted: {e}", state.app);
+                    state.account().await;
                     Err(e)
                 }
             }

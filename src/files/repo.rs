@@ -224,13 +224,46 @@ pub async fn app(meta: &MetaStore, app_id: &str) -> Result<Option<AppRow>> {
     meta.first(stmt!(format!("SELECT {APP_COLS} FROM apps WHERE id = ?1"), app_id)).await
 }
 
-/// The app's row (if any) and the rollout settings, in one round trip (one batch of two reads).
+/// The app's row (if any) and the rollout settings, in one query (the settings row always
+/// comes back; the app's columns are NULL when it does not exist). One plain read, no batch:
+/// it is the first thing every write does, and a write's only batch is its commit.
 pub async fn app_and_settings(meta: &MetaStore, app_id: &str) -> Result<AppAndSettings> {
-    let results = meta
-        .batch_results(vec![stmt!(format!("SELECT {SETTINGS_COLS}")), stmt!(format!("SELECT {APP_COLS} FROM apps WHERE id = ?1"), app_id)])
-        .await?;
-    let settings = results.first().map(|r| r.rows::<SettingsRow>()).transpose()?.and_then(|r| r.into_iter().next()).unwrap_or_default();
-    let app = results.get(1).map(|r| r.rows::<AppRow>()).transpose()?.and_then(|r| r.into_iter().next());
+    #[derive(Deserialize)]
+    struct Joined {
+        setting_r2_percent: Option<String>,
+        setting_rollback: Option<String>,
+        id: Option<String>,
+        storage_mode: Option<String>,
+        revision: Option<i64>,
+        created_at: Option<i64>,
+        updated_at: Option<i64>,
+        next_version: Option<i64>,
+        rollout_bucket: Option<i64>,
+        max_bytes: Option<u64>,
+        max_files: Option<u64>,
+        max_versions: Option<u64>,
+        retention_keep_last: Option<u32>,
+        retention_keep_days: Option<u32>,
+        changes_pruned_through: Option<i64>,
+    }
+    let sql = format!("SELECT s.*, a.* FROM (SELECT {SETTINGS_COLS}) s LEFT JOIN (SELECT {APP_COLS} FROM apps WHERE id = ?1) a ON 1 = 1");
+    let Some(j) = meta.first::<Joined>(stmt!(sql, app_id)).await? else { return Ok(AppAndSettings::default()) };
+    let settings = SettingsRow { setting_r2_percent: j.setting_r2_percent, setting_rollback: j.setting_rollback };
+    let app = j.id.map(|id| AppRow {
+        id,
+        storage_mode: j.storage_mode,
+        revision: j.revision.unwrap_or_default(),
+        created_at: j.created_at.unwrap_or_default(),
+        updated_at: j.updated_at.unwrap_or_default(),
+        next_version: j.next_version.unwrap_or(1),
+        rollout_bucket: j.rollout_bucket,
+        max_bytes: j.max_bytes,
+        max_files: j.max_files,
+        max_versions: j.max_versions,
+        retention_keep_last: j.retention_keep_last,
+        retention_keep_days: j.retention_keep_days,
+        changes_pruned_through: j.changes_pruned_through.unwrap_or_default(),
+    });
     Ok(AppAndSettings { app, settings })
 }
 
