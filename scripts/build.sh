@@ -22,14 +22,18 @@ want="profile=$profile features=$features"
 # Takes well under a second; skipped when $out/web is newer than every web input.
 build_web() {
   local web="$out/web" webstamp="$out/.r2d1-web"
-  if [ -f "$webstamp" ] && [ -d "$web" ] && [ -z "$(find web scripts/build.sh -newer "$webstamp" -print -quit)" ]; then
+  if [ -f "$webstamp" ] && [ -d "$web" ] && [ -z "$(find web scripts/build.sh openapi.json -newer "$webstamp" -print -quit)" ]; then
     return 0
   fi
   rm -rf "$web"
   mkdir -p "$web"
-  node_modules/.bin/esbuild web/app.js web/style.css --bundle --minify --format=esm --target=es2020 \
+  node_modules/.bin/esbuild web/app.js web/style.css web/reference.js --bundle --minify --format=esm --target=es2020 \
     --outdir="$web" --log-level=warning >&2
   cp web/index.html "$web/index.html"
+  # The API reference (reference.html) renders the contract; until the worker serves it at
+  # /api/openapi.json the page reads this copy.
+  cp web/reference.html "$web/reference.html"
+  cp openapi.json "$web/openapi.json"
   touch "$webstamp"
   local gz
   gz=$(cat "$web/index.html" "$web/app.js" "$web/style.css" | gzip -9 | wc -c)

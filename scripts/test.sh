@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm test: installs what is missing, runs the host unit tests, builds the worker once (with
 # the fault-injection feature, into build-test/), runs the Miniflare integration tests against
-# it, and ends with one "N passed, M failed" line. Exit status is non-zero on any failure.
+# it, then schemathesis from openapi.json (scripts/schemathesis.sh), and ends with one
+# "N passed, M failed" line. Exit status is non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,10 +81,31 @@ if [ "$node_status" -ne 0 ] && [ "$node_fail" -eq 0 ]; then
   broken+=("node --test exited $node_status")
 fi
 
+# --- property-based API tests from openapi.json (schemathesis) ------------------------------
+# Skipped when R2D1_TEST_FILES picks a subset, unless R2D1_SCHEMATHESIS=1 asks for it.
+st_line=""
+if [ -z "${R2D1_TEST_FILES:-}" ] || [ "${R2D1_SCHEMATHESIS:-}" = 1 ]; then
+  echo "== schemathesis (openapi.json against the worker)"
+  bash scripts/schemathesis.sh | tee "$logdir/schemathesis.log"
+  st_status=${PIPESTATUS[0]}
+  st_pass=$(sed -n 's/^schemathesis: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$logdir/schemathesis.log" | tail -n 1)
+  st_fail=$(sed -n 's/^schemathesis: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$logdir/schemathesis.log" | tail -n 1)
+  st_pass=${st_pass:-0}
+  st_fail=${st_fail:-0}
+  passed=$((passed + st_pass))
+  failed=$((failed + st_fail))
+  if [ "$st_status" -ne 0 ] && [ "$st_fail" -eq 0 ]; then
+    failed=$((failed + 1))
+    broken+=("schemathesis exited $st_status")
+  fi
+  st_line="schemathesis:    $st_pass passed, $st_fail failed (one per operation)"
+fi
+
 echo
 echo "== summary ($(($(date +%s) - started))s)"
 echo "host cargo test: $cargo_pass passed, $cargo_fail failed"
 echo "integration:     $node_pass passed, $node_fail failed"
+[ -n "$st_line" ] && echo "$st_line"
 for b in "${broken[@]}"; do echo "also: $b"; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

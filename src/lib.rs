@@ -19,6 +19,8 @@ pub mod routes;
 pub mod store;
 
 #[cfg(test)]
+mod contract_tests;
+#[cfg(test)]
 mod proptests;
 
 mod admin;

@@ -364,14 +364,33 @@ fn truthy(v: &Option<serde_json::Value>) -> bool {
     }
 }
 
+/// A version's creation time, leniently: junk, and times outside 1970-9999 (which would render
+/// as an empty `created_at`), fall back to `default`.
 fn timestamp(v: &Option<serde_json::Value>, default: i64) -> i64 {
-    match v {
-        Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(default),
+    let ms = match v {
+        Some(serde_json::Value::Number(n)) => n.as_i64(),
         Some(serde_json::Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| t.timestamp_millis())
             .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").map(|t| t.and_utc().timestamp_millis()))
-            .unwrap_or(default),
-        _ => default,
+            .ok(),
+        _ => None,
+    };
+    ms.filter(|t| (0..=crate::omi::payload::MAX_TIME_MS).contains(t)).unwrap_or(default)
+}
+
+/// The largest version number an import may name: D1 hands integers past 2^53 back as floats,
+/// which no row type reads (schemathesis stored 2^53 once, and the app's version list was a 502
+/// from then on).
+pub const MAX_VERSION_NUMBER: i64 = (1 << 53) - 1;
+
+/// Checked before anything is written, so a bad number changes nothing.
+fn check_version_numbers(versions: &[OldVersion]) -> Result<()> {
+    match versions.iter().find(|v| !(1..=MAX_VERSION_NUMBER).contains(&v.version_number)) {
+        Some(v) => Err(Error::invalid_field(
+            "app_versions[].version_number",
+            format!("must be a whole number from 1 to {MAX_VERSION_NUMBER}, got {}", v.version_number),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -380,6 +399,7 @@ fn timestamp(v: &Option<serde_json::Value>, default: i64) -> i64 {
 /// the same bytes are left alone and versions that exist are skipped.
 pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<ImportReport> {
     let app_id = AppId::parse(&req.app)?;
+    check_version_numbers(&req.app_versions)?;
     let inline_policy = Policy { mode: StorageMode::Database, inline_max: 0, hybrid_max: 0 };
     let mut out =
         ImportReport { app: app_id.to_string(), files_written: 0, files_unchanged: 0, versions_created: vec![], versions_skipped: vec![] };
@@ -417,9 +437,6 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
     let known: HashSet<i64> = repo::versions(&files.meta, app_id.as_str()).await?.into_iter().map(|v| v.version_number).collect();
     let mut previous: Vec<FileState> = Vec::new();
     for v in versions {
-        if v.version_number < 1 {
-            return Err(Error::invalid_field("app_versions[].version_number", "must be 1 or more"));
-        }
         let mut new_files = Vec::new();
         let mut stmts: Vec<Statement> = Vec::new();
         let mut objects: Vec<NewObject> = Vec::new();
@@ -520,8 +537,21 @@ mod tests {
         assert_eq!(timestamp(&Some(serde_json::json!("1970-01-01 00:00:02")), 0), 2000);
         assert_eq!(timestamp(&Some(serde_json::json!(5)), 0), 5);
         assert_eq!(timestamp(&Some(serde_json::json!("junk")), 7), 7);
+        assert_eq!(timestamp(&Some(serde_json::json!(9_007_199_254_740_991i64)), 7), 7);
+        assert_eq!(timestamp(&Some(serde_json::json!(-1)), 7), 7);
         assert_eq!(decode_content("c", "aGk=", Some("base64")).unwrap(), b"hi");
         assert!(decode_content("c", "!!", Some("base64")).is_err());
         assert!(decode_content("c", "x", Some("rot13")).is_err());
+    }
+
+    #[test]
+    fn import_version_numbers_are_bounded_before_anything_is_written() {
+        let v = |n: i64| OldVersion { version_number: n, changelog: None, environment: None, created_at: None, files: vec![] };
+        assert!(check_version_numbers(&[v(1), v(MAX_VERSION_NUMBER)]).is_ok());
+        for bad in [0, -1, MAX_VERSION_NUMBER + 1, i64::MAX] {
+            let e = check_version_numbers(&[v(1), v(bad)]).unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert!(e.to_string().starts_with("app_versions[].version_number"), "{e}");
+        }
     }
 }

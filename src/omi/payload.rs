@@ -113,19 +113,33 @@ fn opt_bool(obj: &Map<String, Value>, key: &str, field: &str) -> Result<Option<b
     }
 }
 
+/// The latest time r2d1 accepts, 9999-12-31T23:59:59.999Z; the earliest is the epoch. Beyond
+/// them a time has no four-digit year to render, and past 2^53 ms D1 hands it back as a float
+/// that no row type reads (a memory with such a `created_at` made every listing a 502).
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
 /// Milliseconds since the epoch of an ISO-8601 / RFC 3339 time (a missing zone means UTC, as
-/// Python's naive `isoformat()` produces) or of a number of seconds or milliseconds.
+/// Python's naive `isoformat()` produces) or of a number of seconds or milliseconds; between
+/// 1970-01-01 and 9999-12-31.
 pub fn parse_time(value: &Value, field: &str) -> Result<i64, Error> {
-    match value {
-        Value::String(s) => parse_time_str(s).ok_or_else(|| Error::invalid_field(field, format!("{s:?} is not an ISO-8601 date-time"))),
+    let ms = match value {
+        Value::String(s) => parse_time_str(s).ok_or_else(|| Error::invalid_field(field, format!("{s:?} is not an ISO-8601 date-time")))?,
         Value::Number(n) => {
             let n =
                 n.as_f64().filter(|n| n.is_finite() && *n >= 0.0).ok_or_else(|| Error::invalid_field(field, "must be a positive time"))?;
             // Below 10^11 it can only be seconds (10^11 ms is 1973; 10^11 s is year 5138).
-            Ok(if n < 1e11 { (n * 1000.0) as i64 } else { n as i64 })
+            if n < 1e11 {
+                (n * 1000.0) as i64
+            } else {
+                n as i64
+            }
         }
-        other => Err(wrong_type(field, "an ISO-8601 date-time string", other)),
+        other => return Err(wrong_type(field, "an ISO-8601 date-time string", other)),
+    };
+    if !(0..=MAX_TIME_MS).contains(&ms) {
+        return Err(Error::invalid_field(field, "must be between 1970-01-01 and 9999-12-31"));
     }
+    Ok(ms)
 }
 
 pub fn parse_time_str(s: &str) -> Option<i64> {
@@ -378,6 +392,29 @@ mod tests {
         assert_eq!((m.action_items_total, m.action_items_open), (1, 0));
         assert_eq!(m.source.as_deref(), Some("omi"));
         assert_eq!(m.transcript_text, "SPEAKER_01: hi there\n");
+    }
+
+    #[test]
+    fn times_outside_1970_to_9999_are_refused_by_name() {
+        // Found by schemathesis: `created_at: 1e19` was stored as i64::MAX, which D1 returns as
+        // a float, and every listing that met the row failed.
+        for (field, value) in [
+            ("created_at", json!(1e19)),
+            ("created_at", json!(253_402_300_800_000i64)),
+            ("created_at", json!("10000-01-01T00:00:00")),
+            ("created_at", json!("1969-12-31T23:59:59Z")),
+            ("started_at", json!("-200000-01-01T00:00:00")),
+            ("finished_at", json!(1e300)),
+        ] {
+            let mut v = json!({"id": "x", "created_at": "2025-01-01T00:00:00Z"});
+            v[field] = value.clone();
+            let e = memory_from_value(&v).unwrap_err();
+            assert_eq!(e.status(), 400, "{field}={value}");
+            assert!(err_message(e).starts_with(&format!("{field}:")), "{field}={value}");
+        }
+        assert_eq!(parse_time(&json!(MAX_TIME_MS), "t").unwrap(), MAX_TIME_MS);
+        assert_eq!(parse_time(&json!("9999-12-31T23:59:59.999Z"), "t").unwrap(), MAX_TIME_MS);
+        assert_eq!(parse_time(&json!(0), "t").unwrap(), 0);
     }
 
     #[test]

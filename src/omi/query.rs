@@ -5,13 +5,15 @@ use chrono::NaiveDate;
 
 use super::cursor::Cursor;
 use super::keys::check_key_part;
-use super::payload::{parse_time_str, CATEGORIES};
+use super::payload::{parse_time_str, CATEGORIES, MAX_TIME_MS};
 use crate::error::Error;
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
 const MAX_QUERY_CHARS: usize = 200;
 const DAY_MS: i64 = 86_400_000;
+/// The longest span of the daily analytics, in days.
+pub const MAX_DAILY_DAYS: i64 = 366;
 
 /// Query parameters as (name, value) pairs, first occurrence wins.
 pub struct Params(Vec<(String, String)>);
@@ -38,21 +40,30 @@ impl Params {
     }
 
     /// A time bound: `YYYY-MM-DD` (that day's start, or with `end_of_day` the next day's
-    /// start, so `to=2025-01-31` includes the 31st), an ISO date-time, or milliseconds.
+    /// start, so `to=2025-01-31` includes the 31st), an ISO date-time, or milliseconds; always
+    /// between 1970-01-01 and 9999-12-31 (as stored times are), so the arithmetic on it cannot
+    /// overflow.
     pub fn time(&self, name: &str, end_of_day: bool) -> Result<Option<i64>, Error> {
         let Some(v) = self.get(name) else { return Ok(None) };
+        let out_of_range = || Error::invalid_field(name, "must be between 1970-01-01 and 9999-12-31");
         if let Ok(day) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
             let start = day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp_millis();
-            return Ok(Some(if end_of_day { start + DAY_MS } else { start }));
-        }
-        if let Ok(ms) = v.parse::<i64>() {
-            if ms >= 0 {
-                return Ok(Some(ms));
+            if !(0..=MAX_TIME_MS).contains(&start) {
+                return Err(out_of_range());
             }
+            // The end of 9999-12-31 is the last millisecond r2d1 stores, not year 10000 (which
+            // renders as no RFC 3339 date-time).
+            return Ok(Some(if end_of_day { start.saturating_add(DAY_MS).min(MAX_TIME_MS) } else { start }));
         }
-        parse_time_str(v)
-            .map(Some)
-            .ok_or_else(|| Error::invalid_field(name, "must be YYYY-MM-DD, an ISO-8601 date-time or milliseconds since 1970"))
+        let ms = match v.parse::<i64>() {
+            Ok(ms) if ms >= 0 => Some(ms),
+            _ => parse_time_str(v),
+        };
+        match ms {
+            Some(ms) if (0..=MAX_TIME_MS).contains(&ms) => Ok(Some(ms)),
+            Some(_) => Err(out_of_range()),
+            None => Err(Error::invalid_field(name, "must be YYYY-MM-DD, an ISO-8601 date-time or milliseconds since 1970")),
+        }
     }
 }
 
@@ -159,15 +170,20 @@ pub fn export_format(p: &Params) -> Result<ExportFormat, Error> {
     }
 }
 
-/// The day range of the daily analytics: default the last 30 days up to `now_ms`, at most 366.
+/// The day range of the daily analytics: default the last 30 days up to `now_ms`, at most
+/// [`MAX_DAILY_DAYS`]. Checked arithmetic throughout: a span that overflows is too long, never
+/// a wrapped-around small one (which once built a day series until the isolate died).
 pub fn daily_range(p: &Params, now_ms: i64) -> Result<(i64, i64), Error> {
     let (from, to) = range(p)?;
-    let to = to.unwrap_or_else(|| (now_ms / DAY_MS + 1) * DAY_MS);
-    let from = from.unwrap_or(to - 30 * DAY_MS);
-    if to - from > 366 * DAY_MS {
-        return Err(Error::invalid_field("from", "the range may span at most 366 days"));
+    let to = match to {
+        Some(t) => t,
+        None => now_ms.div_euclid(DAY_MS).saturating_add(1).saturating_mul(DAY_MS),
+    };
+    let from = from.unwrap_or_else(|| to.saturating_sub(30 * DAY_MS));
+    match to.checked_sub(from) {
+        Some(span) if span <= MAX_DAILY_DAYS * DAY_MS => Ok((from, to)),
+        _ => Err(Error::invalid_field("from", format!("the range may span at most {MAX_DAILY_DAYS} days"))),
     }
-    Ok((from, to))
 }
 
 #[cfg(test)]
@@ -232,5 +248,38 @@ mod tests {
         assert_eq!(t - f, 30 * DAY_MS);
         assert!(t > now);
         assert!(daily_range(&params(&[("from", "2020-01-01"), ("to", "2025-01-01")]), now).is_err());
+    }
+
+    #[test]
+    fn time_bounds_outside_the_calendar_are_refused_not_wrapped() {
+        // Found by the contract tests: this pair overflowed `to - from`, passed the span check
+        // and built a day series until the isolate died (17 s, then a 500).
+        let e = daily_range(&params(&[("from", "-0001-01-01"), ("to", "9223372036854775807")]), 0).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(e.to_string().starts_with("from"), "{e}");
+        for (k, v) in [
+            ("from", "-0001-01-01"),
+            ("from", "+275760-01-01"),
+            ("to", "10000-01-01"),
+            ("to", "9223372036854775807"),
+            ("to", "253402300800000"),
+            ("from", "1969-12-31T23:59:59Z"),
+            ("from", "+262142-01-01T00:00:00Z"),
+        ] {
+            let e = logs_query(&params(&[(k, v)])).unwrap_err();
+            assert_eq!(e.status(), 400, "{k}={v}");
+            assert!(e.to_string().starts_with(k), "{k}={v}: {e}");
+        }
+        // The edges themselves are fine, and the last day ends at MAX_TIME_MS.
+        let q = logs_query(&params(&[("from", "1970-01-01"), ("to", "9999-12-31")])).unwrap();
+        assert_eq!((q.from_ms, q.to_ms), (Some(0), Some(MAX_TIME_MS)));
+        assert_eq!(logs_query(&params(&[("to", &MAX_TIME_MS.to_string())])).unwrap().to_ms, Some(MAX_TIME_MS));
+        // A valid year-long span at the end of the calendar neither overflows nor is refused.
+        let (f, t) = daily_range(&params(&[("from", "9999-01-01"), ("to", "9999-12-31")]), 0).unwrap();
+        assert_eq!(t - f, 365 * DAY_MS - 1);
+        assert_eq!(super::super::render::day_series(&[], f, t).len(), 365);
+        // And the default range works at any clock, even a nonsense one.
+        assert!(daily_range(&params(&[]), i64::MAX).is_ok());
+        assert!(daily_range(&params(&[]), i64::MIN).is_ok());
     }
 }

@@ -144,13 +144,15 @@ pub fn csv_chunk(rows: &[LogRow], header: bool) -> Vec<u8> {
 
 /// One entry per UTC day in `[from_ms, to_ms)`, zeros where `rows` (from `OmiRepo::daily`)
 /// have none.
+/// The caller bounds the range (`query::daily_range`); the loop itself cannot overflow.
 pub fn day_series(rows: &[DayRow], from_ms: i64, to_ms: i64) -> Vec<Value> {
     const DAY: i64 = 86_400_000;
     let mut out = Vec::new();
     let mut i = 0;
-    let mut d = from_ms.div_euclid(DAY);
-    while d * DAY < to_ms {
-        let mut entry = json!({ "date": day(d * DAY), "memories": 0, "minutes": 0.0, "mentors": 0 });
+    // Days d with d * DAY < to_ms, without multiplying d (which overflowed for huge bounds).
+    let last = to_ms.saturating_sub(1).div_euclid(DAY);
+    for d in from_ms.div_euclid(DAY)..=last {
+        let mut entry = json!({ "date": day(d.saturating_mul(DAY)), "memories": 0, "minutes": 0.0, "mentors": 0 });
         while i < rows.len() && rows[i].day < d {
             i += 1;
         }
@@ -160,7 +162,6 @@ pub fn day_series(rows: &[DayRow], from_ms: i64, to_ms: i64) -> Vec<Value> {
             entry["mentors"] = json!(rows[i].mentors);
         }
         out.push(entry);
-        d += 1;
     }
     out
 }
@@ -215,5 +216,10 @@ mod tests {
         assert_eq!(s[1]["date"], "1970-01-02");
         assert_eq!(s[1]["memories"], 3);
         assert_eq!(s[1]["minutes"], 12.3);
+        // Partial days at either end count; an empty range is empty.
+        assert_eq!(day_series(&[], 1, 86_400_001).len(), 2);
+        assert!(day_series(&[], 5, 0).is_empty());
+        assert_eq!(day_series(&[], i64::MIN, i64::MIN + 1).len(), 1);
+        assert!(day_series(&[], i64::MAX, i64::MIN).is_empty());
     }
 }

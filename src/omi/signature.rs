@@ -84,7 +84,8 @@ pub fn sign(secret: &str, timestamp: i64, uid: &str, body: &[u8]) -> String {
 /// Checks `header` against the body; `now_secs` is our clock.
 pub fn verify(secret: &str, header: &str, uid: &str, body: &[u8], now_secs: i64) -> Result<(), SignatureError> {
     let parsed = parse_header(header)?;
-    let skew = (now_secs - parsed.timestamp).abs();
+    // Saturating: a `t=` near i64::MIN or MAX is merely stale, never a wrapped-around small skew.
+    let skew = now_secs.saturating_sub(parsed.timestamp).saturating_abs();
     if skew > TOLERANCE_SECS {
         return Err(SignatureError::Stale { skew_secs: skew });
     }
@@ -129,6 +130,16 @@ mod tests {
         assert_eq!(verify("whsec_other", &header, "u1", body, NOW), Err(SignatureError::Mismatch));
         assert_eq!(verify(SECRET, &header, "u1", body, NOW + 301), Err(SignatureError::Stale { skew_secs: 301 }));
         assert_eq!(verify(SECRET, &header, "u1", body, NOW - 301), Err(SignatureError::Stale { skew_secs: 301 }));
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_overflows() {
+        let body = b"{}";
+        for t in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            let header = format!("t={t},v1={}", sign(SECRET, t, "u1", body));
+            assert!(matches!(verify(SECRET, &header, "u1", body, NOW), Err(SignatureError::Stale { .. })), "t={t}");
+            assert!(matches!(verify(SECRET, &header, "u1", body, -NOW), Err(SignatureError::Stale { .. })), "t={t}");
+        }
     }
 
     #[test]

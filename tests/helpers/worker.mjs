@@ -7,10 +7,13 @@ import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { Miniflare } from "miniflare";
+import { checkResponse } from "./contract.mjs";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const API_TOKEN = "test-api-token-0123456789";
 export const WEBHOOK_TOKEN = "test-webhook-token-0123456789";
+/** The key of signed URLs (issue 13); a test that wants them off passes SIGNED_URL_SECRET: "". */
+export const SIGNED_URL_SECRET = "test-signed-url-secret-0123456789abcdef";
 
 const wranglerToml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
 export const COMPATIBILITY_DATE = wranglerToml.match(/^compatibility_date\s*=\s*"([^"]+)"/m)[1];
@@ -54,8 +57,8 @@ export async function applyMigrations(db) {
 /**
  * Starts the worker. `bindings` override or add vars and secrets; `webhookLimit` is the per-uid
  * webhook rate limit per minute.
- * Returns helpers: `fetch(path, init)`, `api(path, init)` (with the API token), the D1 and R2
- * bindings for looking inside, and `dispose()`.
+ * Returns helpers: `fetch(path, init)`, `api(path, init)` (with the API token), whose responses
+ * are validated against openapi.json, the D1 and R2 bindings for looking inside, and `dispose()`.
  */
 export async function startWorker({ bindings = {}, migrate = true, webhookLimit = 100_000, inspectorPort } = {}) {
   const build = process.env.R2D1_TEST_BUILD || join(ROOT, "build-test");
@@ -78,14 +81,21 @@ export async function startWorker({ bindings = {}, migrate = true, webhookLimit 
     durableObjects: { LIVE: "LiveHub" },
     // The dashboard, as wrangler.toml's [assets] serves it; other paths reach the worker.
     assets: { directory: join(build, "web"), routerConfig: { has_user_worker: true } },
-    bindings: { API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN, ...bindings },
+    bindings: { API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN, SIGNED_URL_SECRET, ...bindings },
     cf: false,
   });
   const db = await mf.getD1Database("DB");
   const bucket = await mf.getR2Bucket("BUCKET");
   if (migrate) await applyMigrations(db);
 
-  const fetch = (path, init = {}) => mf.dispatchFetch(new URL(path, "http://r2d1.test").toString(), init);
+  // Every response is checked against openapi.json (tests/helpers/contract.mjs) before the test
+  // sees it; the test gets the original, unread.
+  const fetch = async (path, init = {}) => {
+    const url = new URL(path, "http://r2d1.test").toString();
+    const res = await mf.dispatchFetch(url, init);
+    await checkResponse(init.method || "GET", url, res);
+    return res;
+  };
   const api = (path, init = {}) =>
     fetch(path, { ...init, headers: { authorization: `Bearer ${API_TOKEN}`, ...(init.headers || {}) } });
 

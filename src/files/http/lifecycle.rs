@@ -50,13 +50,18 @@ pub async fn app_document(files: &Files, app_id: &AppId) -> Result<Value> {
     }))
 }
 
+/// Largest number stored: D1 binds numbers as doubles, exact up to 2^53.
+const MAX_SETTING: u64 = (1 << 53) - 1;
+
 fn optional_u64(obj: &Map<String, Value>, field: &str, name: &str) -> Result<Option<Option<u64>>> {
     match obj.get(field) {
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
-        Some(v) => {
-            v.as_u64().map(|n| Some(Some(n))).ok_or_else(|| Error::invalid_field(name, "must be a whole number of 0 or more, or null"))
-        }
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n <= MAX_SETTING)
+            .map(|n| Some(Some(n)))
+            .ok_or_else(|| Error::invalid_field(name, format!("must be a whole number from 0 to {MAX_SETTING}, or null"))),
     }
 }
 
