@@ -368,8 +368,10 @@ test("export: every file in one streamed call, as NDJSON, tar and tar.gz, of the
     assert.equal(r.status, 200);
     const raw = Buffer.from(await r.arrayBuffer());
     const entries = untar(format === "tar" ? raw : gunzipSync(raw));
-    assert.deepEqual(entries.map((e) => e.path), paths.map((p) => `exp/${p}`), format);
-    for (const e of entries) assert.equal(sha256(e.body), sha256(files[e.path.slice(4)]), e.path);
+    assert.deepEqual(entries.map((e) => e.path), [...paths.map((p) => `exp/${p}`), "exp.sha256"], format);
+    for (const e of entries.slice(0, -1)) assert.equal(sha256(e.body), sha256(files[e.path.slice(4)]), e.path);
+    // The archive's own checksum list, in sha256sum's format.
+    assert.equal(entries.at(-1).body.toString(), paths.map((p) => `${sha256(files[p])}  exp/${p}\n`).join(""));
   }
 
   // A version, by number and by tag; then the files change, the version does not.
@@ -385,7 +387,7 @@ test("export: every file in one streamed call, as NDJSON, tar and tar.gz, of the
   }
   const archive = await w.api("/api/apps/exp/versions/1/archive");
   assert.equal(archive.headers.get("content-disposition"), 'attachment; filename="exp-v1.tar.gz"');
-  assert.deepEqual(untar(gunzipSync(Buffer.from(await archive.arrayBuffer()))).map((e) => e.path), paths.map((p) => `exp-v1/${p}`));
+  assert.deepEqual(untar(gunzipSync(Buffer.from(await archive.arrayBuffer()))).map((e) => e.path), [...paths.map((p) => `exp-v1/${p}`), "exp-v1.sha256"]);
   await expectError(await w.api("/api/apps/exp/export?format=zip"), 400, "invalid_field");
   await expectError(await w.api("/api/apps/exp/export?version=nope"), 404, "not_found");
 
@@ -424,7 +426,7 @@ test("signed URLs fetch a file, a version's file or an archive without the API k
   const arch = await ok(await sign({ target: "archive", version: 1, format: "tar" }), 201);
   const a = await w.fetch(arch.path);
   assert.equal(a.status, 200);
-  assert.deepEqual(untar(Buffer.from(await a.arrayBuffer())).map((e) => e.path), ["sig-v1/app.js", "sig-v1/data.bin"]);
+  assert.deepEqual(untar(Buffer.from(await a.arrayBuffer())).map((e) => e.path), ["sig-v1/app.js", "sig-v1/data.bin", "sig-v1.sha256"]);
   await expectError(await w.fetch(arch.path.replace("format=tar", "format=tar.gz")), 401, "unauthorized");
 
   await expectError(await sign({ target: "file", path: "app.js", expires_in: 8 * 86_400 }), 400, "invalid_field");

@@ -358,7 +358,14 @@ test("an 85-file app is snapshotted, modified, diffed, restored byte for byte, a
   assert.equal(ar.status, 200);
   assert.equal(ar.headers.get("content-type"), "application/gzip");
   const files = untar(gunzipSync(Buffer.from(await ar.arrayBuffer())));
-  assert.equal(files.size, 84);
+  assert.equal(files.size, 85);
+  // Beside the top directory, the SHA-256 of every file it carries, as sha256sum writes them.
+  const sums = files.get(`${app}-v2.sha256`).toString().trim().split("\n");
+  assert.equal(sums.length, 84);
+  for (const line of sums) {
+    const [sha, name] = line.split("  ");
+    assert.equal(sha256(files.get(name)), sha, name);
+  }
   assert.deepEqual(files.get(`${app}-v2/new/one.txt`), Buffer.from("brand new\n"));
   assert.deepEqual(files.get(`${app}-v2/${paths[0]}`), original.get(paths[0]));
   assert.ok(!files.has(`${app}-v2/${deleted[0]}`));

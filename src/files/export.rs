@@ -11,7 +11,9 @@
 //!
 //! Every file's bytes are counted and hashed as they pass; a file that fails (missing object,
 //! wrong size or hash) aborts the stream, so the client sees a truncated body (an NDJSON
-//! stream without its trailer, a gzip without its end), never wrong bytes.
+//! stream without its trailer, a gzip without its end), never wrong bytes. An archive ends
+//! with `{name}.sha256` beside its top directory: the SHA-256 of every file it carries, in
+//! `sha256sum` format (NDJSON carries each file's hash on its line).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -330,6 +332,10 @@ struct State {
     group: Option<usize>,
     reading: Option<Reading>,
     out: Vec<u8>,
+    /// The archive's top directory.
+    name: String,
+    /// `sha256sum` lines of the files written so far, for the archive's `{name}.sha256`.
+    sums: String,
 }
 
 impl State {
@@ -397,13 +403,18 @@ impl State {
                 continue;
             }
             let Some(entry) = self.entries.pop_front() else {
-                let Some(writer) = self.writer.take() else {
+                let Some(mut writer) = self.writer.take() else {
                     return Ok((!self.out.is_empty()).then(|| std::mem::take(&mut self.out)));
                 };
+                if let Writer::Archive(w) = &mut writer {
+                    // `sha256sum -c {name}.sha256` checks what was extracted.
+                    w.add_root_file(&format!("{}.sha256", self.name), std::mem::take(&mut self.sums).as_bytes())?;
+                }
                 let last = writer.finish()?;
                 self.out.extend_from_slice(&last);
                 continue;
             };
+            self.sums.push_str(&format!("{}  {}/{}\n", entry.sha256, self.name, entry.path));
             match entry.fetch {
                 Some(Fetch::Inline(group)) => {
                     if self.group != Some(group) {
@@ -468,6 +479,8 @@ impl Export {
             group: None,
             reading: None,
             out: Vec::new(),
+            name: self.plan.name.clone(),
+            sums: String::new(),
         };
         stream::try_unfold(state, |mut state| async move {
             match state.step().await {
