@@ -23,7 +23,7 @@ const numberOrNull = (input) => (input.value.trim() === "" ? null : Number(input
  */
 export function lifecycleSection(app, { confirm, reload }) {
   const section = h("section", { class: "lifecycle", "aria-labelledby": "h-lifecycle" }, h("h2", { id: "h-lifecycle" }, "Storage, quotas and retention"), ui.loading("the app's settings"));
-  const errors = h("div", { class: "messages" });
+  const errors = h("div", { class: "section-messages" });
 
   async function save(body, what) {
     errors.replaceChildren();

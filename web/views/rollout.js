@@ -12,7 +12,7 @@ async function put(body) {
 /** `confirm(title, text, action)` asks before the switch is flipped. */
 export function rolloutSection({ confirm }) {
   const section = h("section", { class: "rollout", "aria-labelledby": "h-rollout" }, h("h2", { id: "h-rollout" }, "Rollout"), ui.loading("the rollout"));
-  const status = h("div", { class: "messages", "aria-live": "polite" });
+  const status = h("div", { class: "section-messages", "aria-live": "polite" });
 
   function render(d, notice) {
     const r = d.report;
