@@ -60,7 +60,7 @@ export async function applyMigrations(db) {
  * Returns helpers: `fetch(path, init)`, `api(path, init)` (with the API token), whose responses
  * are validated against openapi.json, the D1 and R2 bindings for looking inside, and `dispose()`.
  */
-export async function startWorker({ bindings = {}, migrate = true, webhookLimit = 100_000, inspectorPort } = {}) {
+export async function startWorker({ bindings = {}, migrate = true, webhookLimit = 100_000, inspectorPort, attempt = 1 } = {}) {
   const build = process.env.R2D1_TEST_BUILD || join(ROOT, "build-test");
   const mf = new Miniflare({
     // The V8 inspector, for the tests that measure the isolate's memory (helpers/inspector.mjs).
@@ -84,9 +84,20 @@ export async function startWorker({ bindings = {}, migrate = true, webhookLimit 
     bindings: { API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN, SIGNED_URL_SECRET, ...bindings },
     cf: false,
   });
-  const db = await mf.getD1Database("DB");
-  const bucket = await mf.getR2Bucket("BUCKET");
-  if (migrate) await applyMigrations(db);
+  let db, bucket;
+  try {
+    db = await mf.getD1Database("DB");
+    bucket = await mf.getR2Bucket("BUCKET");
+    if (migrate) await applyMigrations(db);
+  } catch (err) {
+    // Miniflare's synchronous proxy calls (every `db.prepare`) can lose a reply on a loaded
+    // machine (an assertion in its SynchronousFetcher). Never leave workerd running behind a
+    // failed start, or the test file hangs until its timeout; start afresh a couple of times.
+    await mf.dispose().catch(() => {});
+    if (attempt >= 3) throw err;
+    console.error(`startWorker: attempt ${attempt} failed (${err.message}); starting again`);
+    return startWorker({ bindings, migrate, webhookLimit, inspectorPort, attempt: attempt + 1 });
+  }
 
   // Every response is checked against openapi.json (tests/helpers/contract.mjs) before the test
   // sees it; the test gets the original, unread.
