@@ -30,6 +30,7 @@ build_web() {
   node_modules/.bin/esbuild web/app.js web/style.css web/reference.js --bundle --minify --format=esm --target=es2020 \
     --outdir="$web" --log-level=warning >&2
   cp web/index.html "$web/index.html"
+  cp web/_headers "$web/_headers" # the dashboard's security headers (Workers static assets)
   # The API reference (reference.html) renders the contract; until the worker serves it at
   # /api/openapi.json the page reads this copy.
   cp web/reference.html "$web/reference.html"

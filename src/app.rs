@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use worker::Env;
 
+use crate::access::guard::Caller;
 use crate::config::Config;
 use crate::error::Result;
 use crate::request::{RequestState, Shared};
@@ -19,11 +20,14 @@ pub struct App {
     /// timestamps that must move on while the request runs.
     pub now_ms: i64,
     pub state: Shared,
+    /// Who is calling and what the route's access rule lets the handler serve; set by the
+    /// router before the handler runs (empty in the cron trigger).
+    pub caller: Caller,
 }
 
 impl App {
     pub fn new(env: Env, config: Config, ctx: Option<worker::Context>, state: RequestState) -> Self {
-        App { env, config, ctx, now_ms: state.now_ms, state: Rc::new(state) }
+        App { env, config, ctx, now_ms: state.now_ms, state: Rc::new(state), caller: Caller::default() }
     }
 
     pub fn blobs(&self) -> Result<BlobStore> {
@@ -36,5 +40,14 @@ impl App {
 
     pub fn store(&self) -> Result<Store> {
         Ok(Store { blobs: self.blobs()?, meta: self.meta()? })
+    }
+
+    /// Runs `work` after the response is sent (`waitUntil`); inline where there is no request
+    /// context to extend (the cron trigger).
+    pub async fn after_response(&self, work: impl std::future::Future<Output = ()> + 'static) {
+        match &self.ctx {
+            Some(ctx) => ctx.wait_until(work),
+            None => work.await,
+        }
     }
 }

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::access::audit::parse_retention_days;
+use crate::access::enrollment::EnrollmentMode;
 use crate::files::costs::{Prices, DEFAULT_HYBRID_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES};
 use crate::files::lifecycle::Quota;
 use crate::files::rollout::Rollout;
@@ -59,12 +61,17 @@ impl StorageMode {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Bearer token for every API route that reads or changes data.
+    /// The bootstrap admin credential: `Authorization: Bearer` passes every key route.
     pub api_token: Option<Secret>,
-    /// Shared token Omi puts in the webhook URL (`?token=`) or a Bearer header.
+    /// Legacy shared webhook token (`?token=` or Bearer), valid for every uid while set.
     pub omi_webhook_token: Option<Secret>,
-    /// `whsec_…` signing secret; when set, webhooks must carry a valid `X-Omi-Signature`.
+    /// The Omi app's `whsec_…` signing secret: a valid `X-Omi-Signature` by it is accepted for
+    /// every uid, and the legacy token is then ignored.
     pub omi_signing_secret: Option<Secret>,
+    /// `OMI_ENROLLMENT`: whether deliveries of uids nobody enrolled are stored.
+    pub omi_enrollment: EnrollmentMode,
+    /// `AUDIT_RETENTION_DAYS`: how long the audit log keeps its rows.
+    pub audit_retention_days: u32,
     pub max_body_bytes: usize,
     pub write_daily_copy: bool,
     pub r2_public_url: Option<String>,
@@ -153,6 +160,8 @@ impl Config {
             api_token: secret("API_TOKEN"),
             omi_webhook_token: secret("OMI_WEBHOOK_TOKEN"),
             omi_signing_secret: secret("OMI_SIGNING_SECRET"),
+            omi_enrollment: EnrollmentMode::parse(get("OMI_ENROLLMENT").as_deref())?,
+            audit_retention_days: parse_retention_days(get("AUDIT_RETENTION_DAYS").as_deref())?,
             max_body_bytes: number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             write_daily_copy: flag("WRITE_DAILY_COPY", true)?,
             r2_public_url: get("R2_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string()),
@@ -196,6 +205,17 @@ mod tests {
         assert_eq!(c.storage_mode, StorageMode::Hybrid);
         assert_eq!(c.retention_days, None);
         assert_eq!(c.gc_grace, Grace::default());
+        assert_eq!(c.omi_enrollment, EnrollmentMode::Open);
+        assert_eq!(c.audit_retention_days, 365);
+    }
+
+    #[test]
+    fn access_settings_are_read_and_checked() {
+        let c = config(&[("OMI_ENROLLMENT", "required"), ("AUDIT_RETENTION_DAYS", "30")]).unwrap();
+        assert_eq!(c.omi_enrollment, EnrollmentMode::Required);
+        assert_eq!(c.audit_retention_days, 30);
+        assert!(config(&[("OMI_ENROLLMENT", "closed")]).unwrap_err().contains("OMI_ENROLLMENT"));
+        assert!(config(&[("AUDIT_RETENTION_DAYS", "0")]).unwrap_err().contains("AUDIT_RETENTION_DAYS"));
     }
 
     #[test]

@@ -40,6 +40,7 @@ fn access_name(access: Access) -> &'static str {
     match access {
         Access::Open => "open",
         Access::Webhook => "webhook",
+        Access::OmiTool => "omi-tool",
         Access::ApiToken | Access::ApiTokenOrTicket => "api",
         Access::TestOnly => "test-only",
     }
@@ -99,4 +100,38 @@ fn pending_routes_are_listed() {
         .map(|r| format!("{:?}: {} {}", r.origin, r.method.as_str(), r.template))
         .collect();
     eprintln!("routes of unmerged issues not in openapi.json yet: {pending:#?}");
+}
+
+/// Each `api` operation's `x-r2d1-scope` is its rule in `access::table` (what the router
+/// enforces), so the document cannot promise a scope the worker does not check.
+#[test]
+fn every_api_operation_documents_its_rule_from_the_access_table() {
+    use crate::access::rule::Access as Rule;
+    use crate::access::table::rule_for;
+    let doc = document();
+    let mut problems = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let template = path.replace("{path}", "{path+}");
+        for (name, verb) in METHODS {
+            let Some(op) = item.get(name) else { continue };
+            let Some(rule) = rule_for(verb, &template) else { continue };
+            let expected = match &rule.access {
+                Rule::Key(_) | Rule::LiveSocket(_) => {
+                    let mut v = serde_json::to_value(rule.access).expect("a rule serializes");
+                    v.as_object_mut().expect("an object").remove("kind");
+                    Some(v)
+                }
+                _ => None,
+            };
+            let documented = op.get("x-r2d1-scope").cloned();
+            if documented != expected {
+                problems.push(format!("{} {path}: x-r2d1-scope is {documented:?}, access::table says {expected:?}", verb.as_str()));
+            }
+            let statuses = op["responses"].as_object().expect("responses");
+            if expected.is_some() && template != "/api/me" && !statuses.contains_key("403") {
+                problems.push(format!("{} {path}: a key route must document 403 (a key without the scope)", verb.as_str()));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -13,6 +13,9 @@ pub enum Error {
     BadRequest { code: &'static str, message: String },
     #[error("{0}")]
     Unauthorized(String),
+    /// A valid key without the scope the route needs; the body names `scope`.
+    #[error("this key lacks the scope {scope}")]
+    Forbidden { scope: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -66,6 +69,7 @@ impl Error {
         match self {
             Error::BadRequest { .. } => 400,
             Error::Unauthorized(_) => 401,
+            Error::Forbidden { .. } => 403,
             Error::NotFound(_) => 404,
             Error::MethodNotAllowed(_) => 405,
             Error::Conflict(_) => 409,
@@ -90,6 +94,7 @@ impl Error {
         match self {
             Error::BadRequest { code, .. } => code,
             Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden { .. } => "forbidden",
             Error::NotFound(_) => "not_found",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::Conflict(_) => "conflict",
@@ -125,7 +130,10 @@ impl Error {
             }
             other => other.to_string(),
         };
-        json!({ "error": { "code": self.code(), "message": message } })
+        match self {
+            Error::Forbidden { scope } => json!({ "error": { "code": self.code(), "message": message, "scope": scope } }),
+            _ => json!({ "error": { "code": self.code(), "message": message } }),
+        }
     }
 }
 
@@ -168,6 +176,14 @@ mod tests {
         assert_eq!(e.body()["error"]["limit"], 3);
         let e = Error::QuotaExceeded { quota: "bytes", limit: 1, current: 0, requested: 2, message: "m".into() };
         assert_eq!(e.status(), 413);
+    }
+
+    #[test]
+    fn a_refusal_names_the_missing_scope() {
+        let e = Error::Forbidden { scope: "omi:read:bob".into() };
+        assert_eq!(e.status(), 403);
+        assert_eq!(e.body()["error"]["scope"], "omi:read:bob");
+        assert_eq!(e.body()["error"]["message"], "this key lacks the scope omi:read:bob");
     }
 
     #[test]

@@ -24,7 +24,7 @@ mod contract_tests;
 mod proptests;
 
 mod admin;
-mod health;
+pub mod health;
 mod http;
 mod jobs;
 

@@ -1,7 +1,9 @@
 //! The one route table. Each workload contributes its routes (`omi::http::ROUTES`,
-//! `files::http::ROUTES`), the core adds its own, and [`dispatch`] matches the path template,
-//! answers 405 (with `Allow`) or 404 as JSON, checks the route's [`Access`] rule, and only
-//! then calls the handler: handlers never check tokens themselves.
+//! `files::http::ROUTES`, `access::http::ROUTES`), the core adds its own, and [`dispatch`]
+//! matches the path template, answers 405 (with `Allow`) or 404 as JSON, enforces the route's
+//! rule from `access::table` (who may call it, with which scope, and the forced filter a narrow
+//! key gets), and only then calls the handler: handlers never check credentials themselves.
+//! After the handler, the request goes to the audit log when the audit rules say so.
 //!
 //! Templates: literal segments, `{name}` (one non-empty segment) and a trailing `{name+}` (the
 //! rest of the path, at least one segment). Parameters arrive percent-decoded.
@@ -9,26 +11,51 @@
 use futures_util::future::LocalBoxFuture;
 use worker::{Context, Env, Method, Request, Response};
 
+use crate::access::guard::{self, Caller};
+use crate::access::rule::{Access as Rule, RequestParams};
+use crate::access::table;
 use crate::app::App;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::request::RequestState;
-use crate::{admin, faults, files, health, http, live, omi, store};
+use crate::{access, admin, faults, files, health, http, live, omi, store};
 
-/// Who may call a route. Checked centrally by [`dispatch`] before the handler runs.
+/// The kind of credential a route takes, as its line in the route table declares it. The rule
+/// the router enforces is the route's row in `access::table` (which scope, narrowed by which
+/// parameter); a host test keeps the two in agreement, so a route's line says at a glance
+/// whether it is open, a webhook or keyed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone (health, Omi's setup check).
+    /// Anyone (health, Omi's setup check, the enrollment page).
     Open,
-    /// Omi's webhook token or signature (the signature is checked on the body by the handler
-    /// once it has read it; the token here).
+    /// Omi's deliveries: a webhook credential, checked before the body is read (tokens) and on
+    /// the bounded body (signatures).
     Webhook,
-    /// `Authorization: Bearer <API_TOKEN>`.
+    /// Omi's assistant calling a chat tool: a `v2` signature, verified by the handler.
+    OmiTool,
+    /// A Bearer credential: an API key, or `API_TOKEN` (the bootstrap admin), holding the scope
+    /// the table names.
     ApiToken,
-    /// The API token, or a live ticket offered as a WebSocket subprotocol.
+    /// A live ticket offered as a WebSocket subprotocol, or a Bearer credential.
     ApiTokenOrTicket,
     /// Test builds only (`fault-injection`); absent from production builds' table.
     TestOnly,
+}
+
+impl Access {
+    /// Whether the table's rule is of this kind.
+    pub fn agrees_with(self, rule: &crate::access::rule::Access) -> bool {
+        use crate::access::rule::Access as Rule;
+        matches!(
+            (self, rule),
+            (Access::Open, Rule::Open)
+                | (Access::Webhook, Rule::Webhook)
+                | (Access::OmiTool, Rule::OmiTool)
+                | (Access::ApiToken, Rule::Key(_))
+                | (Access::ApiTokenOrTicket, Rule::LiveSocket(_))
+                | (Access::TestOnly, Rule::TestOnly)
+        )
+    }
 }
 
 pub type Handler = for<'a> fn(Request, &'a App, PathParams) -> LocalBoxFuture<'a, Result<Response>>;
@@ -64,6 +91,7 @@ pub fn all_routes() -> Vec<&'static Route> {
         .iter()
         .chain(omi::http::ROUTES)
         .chain(files::http::ROUTES)
+        .chain(access::http::ROUTES)
         .chain(TEST_ROUTES.iter())
         .filter(|r| r.access != Access::TestOnly || faults::ENABLED)
         .collect()
@@ -189,8 +217,8 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
     let state = request_state(&req);
     let result = match read_config(&env) {
         Ok(config) => {
-            let app = App::new(env, config, Some(ctx), state);
-            let result = dispatch(req, &app).await;
+            let mut app = App::new(env, config, Some(ctx), state);
+            let result = dispatch(req, &mut app).await;
             record_usage(&app);
             result
         }
@@ -213,13 +241,28 @@ fn record_usage(app: &App) {
     });
 }
 
-async fn dispatch(req: Request, app: &App) -> Result<Response> {
+async fn dispatch(req: Request, app: &mut App) -> Result<Response> {
     let path = req.path();
     let method = req.method();
     match find(&all_routes(), &method, &path)? {
         Matched::Route(route, params) => {
-            check_access(route.access, app, &req)?;
-            let result = (route.handler)(req, app, params).await;
+            let verb = table::Verb::parse(method_name(&method)).ok_or_else(|| Error::Internal(format!("no verb for {method}")))?;
+            // Fail closed: a route without a rule is a build mistake the tests catch.
+            let rule = table::rule_for(verb, route.template())
+                .ok_or_else(|| Error::Internal(format!("{} {} has no access rule", method_name(&method), route.template())))?;
+            let path_params: Vec<(&str, &str)> = params.0.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            app.caller.access = Some(rule.access);
+            let checked = check_access(&rule.access, app, &req, &path_params).await;
+            let result = match checked {
+                Ok(()) => (route.handler)(req, app, params.clone()).await,
+                Err(e) => Err(e),
+            };
+            let status = match &result {
+                Ok(resp) => resp.status_code(),
+                Err(e) => e.status(),
+            };
+            let path_params: Vec<(&str, &str)> = params.0.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            guard::audit(app, method_name(&method), route.template(), &path_params, status).await;
             if faults::ENABLED {
                 // Test builds show what the request cost, counted by the store adapters.
                 if let Ok(mut resp) = result {
@@ -252,12 +295,35 @@ async fn dispatch(req: Request, app: &App) -> Result<Response> {
     }
 }
 
-fn check_access(access: Access, app: &App, req: &Request) -> Result<()> {
-    match access {
-        Access::Open | Access::TestOnly => Ok(()),
-        Access::ApiToken => http::require_api_token(&app.config, req),
-        Access::Webhook => omi::http::webhook::check_token(app, req),
-        Access::ApiTokenOrTicket => live::check_access(app, req),
+/// The route's rule, applied: who the caller is and what the handler may serve go into
+/// `app.caller`. Query parameters are read the way the handlers read them (first occurrence,
+/// empty means absent), so the value authorized is the value served.
+async fn check_access(rule: &Rule, app: &mut App, req: &Request, path: &[(&str, &str)]) -> Result<()> {
+    match rule {
+        Rule::Open | Rule::TestOnly | Rule::OmiTool => Ok(()),
+        Rule::Webhook => {
+            let pass = omi::http::webhook::check_access(app, req).await?;
+            app.caller.webhook = Some(pass);
+            Ok(())
+        }
+        Rule::Key(key_rule) => {
+            let query = http::query_pairs(req);
+            let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let params = RequestParams { path, query: &query };
+            let principal = guard::authenticate(app, req).await?;
+            // Kept before the rule is applied, so a 403 is audited under the key that got it.
+            app.caller.principal = Some(principal.clone());
+            app.caller.grant = guard::authorize(key_rule, &principal, &params)?;
+            Ok(())
+        }
+        Rule::LiveSocket(live_rule) => {
+            let query = http::query_pairs(req);
+            let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let params = RequestParams { path, query: &query };
+            let (live, grant) = guard::check_live(app, req, live_rule, &params).await?;
+            app.caller = Caller { live: Some(live), grant, ..std::mem::take(&mut app.caller) };
+            Ok(())
+        }
     }
 }
 
@@ -302,7 +368,23 @@ static TEST_ROUTES: &[Route] = &[
         let parked: serde_json::Map<String, serde_json::Value> = faults::parked().into_iter().map(|(k, v)| (k, v.into())).collect();
         http::ok(&serde_json::json!({ "paused": parked }))
     }),
+    // The generated access test walks exactly the routes this build serves, each with the rule
+    // the router enforces (a route without one shows `rule: null`, and the test fails).
+    route!(Get "/api/__test/access-table", TestOnly, |_req, _app, _p| http::ok(&served_rules())),
 ];
+
+/// Every served route with its rule from `access::table`.
+pub fn served_rules() -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = all_routes()
+        .iter()
+        .map(|r| {
+            let name = method_name(&r.method);
+            let rule = table::Verb::parse(name).and_then(|v| table::rule_for(v, r.path));
+            serde_json::json!({ "method": name, "template": r.path, "rule": rule })
+        })
+        .collect();
+    serde_json::Value::Array(rows)
+}
 
 #[cfg(test)]
 mod tests {
@@ -312,10 +394,19 @@ mod tests {
         path.trim_start_matches('/').split('/').collect()
     }
 
+    fn every_route() -> Vec<&'static Route> {
+        CORE_ROUTES
+            .iter()
+            .chain(omi::http::ROUTES)
+            .chain(files::http::ROUTES)
+            .chain(access::http::ROUTES)
+            .chain(TEST_ROUTES.iter())
+            .collect()
+    }
+
     #[test]
     fn templates_are_unique_and_well_formed() {
-        let routes: Vec<&Route> =
-            CORE_ROUTES.iter().chain(omi::http::ROUTES).chain(files::http::ROUTES).chain(TEST_ROUTES.iter()).collect();
+        let routes = every_route();
         let mut seen = std::collections::HashSet::new();
         for r in &routes {
             assert!(r.path.starts_with("/api/"), "{}", r.path);
@@ -377,14 +468,36 @@ mod tests {
         // The seam for issue 11: `access::table` holds a rule for every (method, template)
         // the router serves; a route added here without one fails this test.
         use crate::access::table::{check_routes, Verb};
-        let served: Vec<(Verb, &str)> = CORE_ROUTES
-            .iter()
-            .chain(omi::http::ROUTES)
-            .chain(files::http::ROUTES)
-            .chain(TEST_ROUTES.iter())
-            .map(|r| (Verb::parse(method_name(&r.method)).expect("a verb the table knows"), r.path))
-            .collect();
+        let served: Vec<(Verb, &str)> =
+            every_route().iter().map(|r| (Verb::parse(method_name(&r.method)).expect("a verb the table knows"), r.path)).collect();
         assert_eq!(check_routes(served), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_route_declares_the_kind_of_credential_its_rule_takes() {
+        use crate::access::table::{rule_for, Verb};
+        for r in every_route() {
+            let rule = rule_for(Verb::parse(method_name(&r.method)).unwrap(), r.path).unwrap();
+            assert!(
+                r.access.agrees_with(&rule.access),
+                "{} {}: declared {:?}, the table says {:?}",
+                method_name(&r.method),
+                r.path,
+                r.access,
+                rule.access
+            );
+        }
+        assert!(!Access::ApiToken.agrees_with(&crate::access::rule::Access::Open));
+    }
+
+    #[test]
+    fn the_served_rules_list_every_route_with_its_rule() {
+        let rules = served_rules();
+        let rows = rules.as_array().unwrap();
+        assert_eq!(rows.len(), all_routes().len());
+        assert!(rows.iter().all(|r| !r["rule"].is_null()));
+        let logs = rows.iter().find(|r| r["template"] == "/api/omi/logs").unwrap();
+        assert_eq!(logs["rule"]["access"]["capability"], "omi:read");
     }
 
     #[test]

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createGunzip } from "node:zlib";
 import { startWorker } from "./helpers/worker.mjs";
 import { ok, json } from "./helpers/files.mjs";
-import { Inspector, freePort } from "./helpers/inspector.mjs";
+import { Inspector } from "./helpers/inspector.mjs";
 
 const MB = 1 << 20;
 const FILES = 6;
@@ -18,10 +18,9 @@ const APP = "huge";
 let w;
 let inspector;
 before(async () => {
-  const port = await freePort();
-  w = await startWorker({ inspectorPort: port });
+  w = await startWorker({ inspector: true });
   await w.api("/api/health");
-  inspector = await Inspector.attach(port);
+  inspector = await Inspector.attach(w.inspectorPort);
 });
 after(async () => {
   inspector?.close();

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { startWorker, expectError, listKeys, consistency, collectGarbage, at, HOUR } from "./helpers/worker.mjs";
 import { sha256, ok, json, text, rolloutBucket, counters, untar, parseExport, treeSha256 } from "./helpers/files.mjs";
-import { Inspector, freePort, isolateBusyMs } from "./helpers/inspector.mjs";
+import { Inspector, isolateBusyMs } from "./helpers/inspector.mjs";
 
 const DAY = 86_400_000;
 
@@ -15,9 +15,8 @@ let w;
 /** The worker's isolate, for the diff's CPU (helpers/inspector.mjs). */
 let inspector;
 before(async () => {
-  const port = await freePort();
-  w = await startWorker({ inspectorPort: port });
-  inspector = await Inspector.attach(port);
+  w = await startWorker({ inspector: true });
+  inspector = await Inspector.attach(w.inspectorPort);
 });
 after(async () => {
   inspector?.close();

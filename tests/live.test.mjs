@@ -4,6 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, expectError, API_TOKEN } from "./helpers/worker.mjs";
 import { makeMemory, postMemory } from "./helpers/omi.mjs";
+import { createKey } from "./helpers/access.mjs";
 
 let w;
 before(async () => {
@@ -11,12 +12,13 @@ before(async () => {
 });
 after(() => w?.dispose());
 
-async function ticket() {
-  const res = await w.api("/api/live/ticket", { method: "POST" });
+async function ticket(bearer = API_TOKEN) {
+  const res = await w.fetch("/api/live/ticket", { method: "POST", headers: { authorization: `Bearer ${bearer}` } });
   assert.equal(res.status, 200);
   const body = await res.json();
   assert.equal(body.protocol, "r2d1-live");
-  assert.match(body.ticket, /^\d+\.[0-9a-f]{64}$/);
+  // 2.{expiry}.{who}.{scopes}.{mac}: the key and its scopes travel signed (src/access/ticket.rs).
+  assert.match(body.ticket, /^2\.\d+\.[kb][0-9a-f]+\.[A-Za-z0-9_-]+\.[0-9a-f]{64}$/);
   return body.ticket;
 }
 
@@ -50,8 +52,8 @@ test("the socket needs a valid ticket (as a subprotocol) or the Bearer token, ne
   await expectError((await open({})).res, 401, "unauthorized");
   await expectError((await open({ "sec-websocket-protocol": "r2d1-live, r2d1-ticket.1.00" })).res, 401, "unauthorized");
   const t = await ticket();
-  const [exp, mac] = t.split(".");
-  await expectError((await open({ "sec-websocket-protocol": `r2d1-live, r2d1-ticket.${Number(exp) + 1}.${mac}` })).res, 401, "unauthorized");
+  const [v, exp, ...rest] = t.split(".");
+  await expectError((await open({ "sec-websocket-protocol": `r2d1-live, r2d1-ticket.${v}.${Number(exp) + 1}.${rest.join(".")}` })).res, 401, "unauthorized");
   const res = await w.fetch(`/api/live?ticket=${t}&token=${API_TOKEN}`, { headers: { upgrade: "websocket" } });
   await expectError(res, 401, "unauthorized");
   await expectError(await w.api("/api/live"), 400, "upgrade_required");
@@ -88,6 +90,49 @@ test("a stored memory is announced to every open socket; a duplicate is not; pin
   assert.equal(a.messages.length, before, "a duplicate delivery is not announced");
   a.ws.close(1000);
   b.ws.close(1000);
+});
+
+test("a mentor's socket hears only that mentor's memories; revoking its key closes it at the next broadcast", async () => {
+  const alice = await createKey(w, ["omi:read:alice"]);
+  const other = await createKey(w, ["omi:read:bob"]);
+  const a = await open({ "sec-websocket-protocol": `r2d1-live, r2d1-ticket.${await ticket(alice.secret)}` });
+  const byBearer = await open({ authorization: `Bearer ${other.secret}` });
+  const admin = await open({ authorization: `Bearer ${API_TOKEN}` });
+  assert.equal(a.res.status, 101);
+  assert.equal(byBearer.res.status, 101);
+  const memories = (msgs) => msgs.map((x) => (x === "pong" ? {} : JSON.parse(x))).filter((e) => e.type === "memory");
+  const closed = (s) => new Promise((resolve) => s.ws.addEventListener("close", (e) => resolve(e.code)));
+  const aClosed = closed(a);
+
+  const forBob = makeMemory({ title: "Bob's" });
+  assert.equal((await postMemory(w, "bob", forBob)).status, 200);
+  assert.ok(await until(() => memories(admin.messages).length === 1 && memories(byBearer.messages).length === 1), "bob's event reaches the admin and bob's key");
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(memories(a.messages).length, 0, "alice's socket never hears about bob");
+
+  const forAlice = makeMemory({ title: "Alice's" });
+  assert.equal((await postMemory(w, "alice", forAlice)).status, 200);
+  assert.ok(await until(() => memories(a.messages).length === 1), "alice's own event arrives");
+  assert.equal(memories(a.messages)[0].memoryId, forAlice.id);
+  assert.equal(memories(byBearer.messages).length, 1, "bob's key does not hear alice");
+
+  // Revoked: the next broadcast closes the socket (4001) instead of sending to it.
+  assert.equal((await w.api(`/api/admin/keys/${alice.prefix}`, { method: "DELETE" })).status, 200);
+  assert.equal((await postMemory(w, "alice", makeMemory())).status, 200);
+  // (Miniflare's client finishes the closing handshake about ten seconds later; a browser at once.)
+  assert.equal(await Promise.race([aClosed, new Promise((r) => setTimeout(() => r("open"), 20_000))]), 4001);
+  assert.equal(memories(a.messages).length, 1, "nothing more was sent to the revoked socket");
+  // A revoked key gets no new ticket or socket either.
+  await expectError(await w.fetch("/api/live/ticket", { method: "POST", headers: { authorization: `Bearer ${alice.secret}` } }), 401, "unauthorized");
+  byBearer.ws.close(1000);
+  admin.ws.close(1000);
+});
+
+test("a key without omi:read gets no ticket and no socket (403 naming the scope)", async () => {
+  const apps = await createKey(w, ["apps:read"]);
+  const r = await expectError(await w.fetch("/api/live/ticket", { method: "POST", headers: { authorization: `Bearer ${apps.secret}` } }), 403, "forbidden");
+  assert.equal(r.error.scope, "omi:read");
+  await expectError((await open({ authorization: `Bearer ${apps.secret}` })).res, 403, "forbidden");
 });
 
 test("a failing live hub never fails the webhook", async () => {

@@ -256,10 +256,11 @@ test("signatures: valid (with key rotation) accepted; wrong, stale, missing reje
   }
 });
 
-test("without any webhook secret configured the webhook is closed (503)", async () => {
+test("without a shared token or signing secret only per-mentor credentials open the webhook (401 otherwise)", async () => {
   const open = await startWorker({ bindings: { OMI_WEBHOOK_TOKEN: "" } });
   try {
-    await expectError(await postMemory(open, "u", makeMemory(), { token: "" }), 503, "not_configured");
+    await expectError(await postMemory(open, "u", makeMemory(), { token: "" }), 401, "unauthorized");
+    await expectError(await postMemory(open, "u", makeMemory(), { token: null }), 401, "unauthorized");
   } finally {
     await open.dispose();
   }

@@ -1,9 +1,11 @@
 // The r2d1 dashboard: a hash-routed single page over the worker's public API. Routes:
 //   #/mentors, #/mentors/<uid>?days=30|90, #/logs?<filters>, #/logs/<uid>/<memoryId>,
-//   #/apps, #/apps/<app>, #/apps/<app>/diff?from=&to=, #/storage
-// Filters and pages live in the hash, so a view can be shared and reloaded.
+//   #/apps, #/apps/<app>, #/apps/<app>/diff?from=&to=, #/storage, #/keys, #/onboarding, #/audit
+// Filters and pages live in the hash, so a view can be shared and reloaded. Pages the signed-in
+// key cannot use are not shown (GET /api/me, web/session.js).
 import { h, mount } from "./dom.js";
 import { token, whenUnauthorized } from "./api.js";
+import { session, can, ownMentors } from "./session.js";
 import { startLive } from "./live.js";
 import { parseHash } from "./router.js";
 import { loginView } from "./views/login.js";
@@ -11,13 +13,30 @@ import { mentorsView, mentorView } from "./views/mentors.js";
 import { logsView, memoryView } from "./views/logs.js";
 import { appsView, appView, diffView } from "./views/apps.js";
 import { storageView } from "./views/storage.js";
+import { keysView } from "./views/keys.js";
+import { onboardingView } from "./views/onboarding.js";
+import { auditView } from "./views/audit.js";
 
+// Each page and the capability a key needs to see it.
 const NAV = [
-  ["mentors", "Mentors"],
-  ["logs", "Logs"],
-  ["apps", "Apps"],
-  ["storage", "Storage"],
+  ["mentors", "Mentors", "omi:export"],
+  ["logs", "Logs", "omi:read"],
+  ["apps", "Apps", "apps:read"],
+  ["storage", "Storage", "storage:admin"],
+  ["keys", "Keys", "admin"],
+  ["onboarding", "Onboarding", "admin"],
+  ["audit", "Audit", "admin"],
 ];
+const allowed = (page) => NAV.some(([p, , cap]) => p === page && can(cap));
+
+/** Where a key lands: the logs (a mentor's key: that mentor's own); otherwise its first page. */
+function home() {
+  const mine = ownMentors();
+  if (mine && mine.length === 1) return `#/logs?userId=${encodeURIComponent(mine[0])}`;
+  if (can("omi:read")) return "#/logs";
+  const first = NAV.find(([, , cap]) => can(cap));
+  return first ? `#/${first[0]}` : "#/none";
+}
 
 function pick(route) {
   const [a, b, c, d] = route.parts;
@@ -31,6 +50,12 @@ function pick(route) {
       return b ? ["app", () => appView(b)] : ["apps", appsView];
     case "storage":
       return ["storage", storageView];
+    case "keys":
+      return ["keys", keysView];
+    case "onboarding":
+      return ["onboarding", onboardingView];
+    case "audit":
+      return ["audit", auditView];
     default:
       return null;
   }
@@ -47,7 +72,7 @@ const shell = {
 
 function setLiveStatus(state) {
   if (!shell.status) return;
-  const text = { live: "Live", connecting: "Connecting…", offline: "Offline (retrying)" }[state] || state;
+  const text = { live: "Live", connecting: "Connecting…", offline: "Offline (retrying)", off: "No live feed" }[state] || state;
   shell.status.dataset.state = state;
   shell.status.textContent = text;
   shell.status.title = state === "live" ? "New memories appear as they arrive" : "Live updates are paused; the page still works";
@@ -68,6 +93,7 @@ function onLive(event) {
 
 function signOut(message) {
   token.clear();
+  session.clear();
   if (shell.live) shell.live.stop();
   shell.live = null;
   shell.current = null;
@@ -81,7 +107,7 @@ function renderLogin(message) {
     loginView({
       message,
       onSignedIn: () => {
-        if (!parseHash().parts.length) location.hash = "#/logs";
+        if (!parseHash().parts.length || !allowed(parseHash().parts[0])) location.hash = home();
         renderShell();
         route();
       },
@@ -96,8 +122,15 @@ function renderShell() {
   const nav = h(
     "nav",
     { "aria-label": "Sections" },
-    h("ul", {}, NAV.map(([path, label]) => h("li", {}, h("a", { href: `#/${path}`, "data-nav": path }, label)))),
+    h("ul", {}, NAV.filter(([, , cap]) => can(cap)).map(([path, label]) => h("li", {}, h("a", { href: `#/${path}`, "data-nav": path }, label)))),
   );
+  const me = session.me || {};
+  const who = h("span", { class: "who", title: (me.scopes || []).join(" ") }, me.credential === "apiKey" ? `${me.name} (${me.prefix})` : "API_TOKEN");
+  // Anyone holding the shared webhook token can write as any mentor: admins are told.
+  const warning =
+    me.legacyWebhookToken && can("admin")
+      ? h("div", { class: "banner warn legacy-token", role: "status" }, "OMI_WEBHOOK_TOKEN is set: anyone holding it can write as any mentor. Give each mentor their own credential (", h("a", { href: "#/onboarding" }, "Onboarding"), ") and unset it.")
+      : null;
   mount(
     shell.root,
     h("a", { class: "skip", href: "#main", onclick: (e) => (e.preventDefault(), shell.main.focus()) }, "Skip to content"),
@@ -106,19 +139,23 @@ function renderShell() {
       { class: "top" },
       h("a", { class: "brand", href: "#/logs" }, h("span", { "aria-hidden": "true" }, "◆ "), "r2d1"),
       nav,
-      h("div", { class: "top-right" }, shell.status, h("button", { type: "button", class: "link", onclick: () => signOut("Signed out.") }, "Sign out")),
+      h("div", { class: "top-right" }, who, shell.status, h("button", { type: "button", class: "link", onclick: () => signOut("Signed out.") }, "Sign out")),
     ),
+    warning,
     shell.main,
     shell.toasts,
   );
-  shell.live = startLive({ onEvent: onLive, onStatus: setLiveStatus });
+  // The live feed carries memories: only for keys that read some mentor's.
+  if (can("omi:read")) shell.live = startLive({ onEvent: onLive, onStatus: setLiveStatus });
+  else setLiveStatus("off");
 }
 
 function route() {
   if (!token.get()) return renderLogin();
+  if (!session.me) return; // boot() renders once the grant is known
   const r = parseHash();
-  const found = pick(r);
-  if (!found) return void (location.hash = "#/logs");
+  const found = r.parts[0] === "none" ? ["none", noPagesView] : allowed(r.parts[0]) ? pick(r) : null;
+  if (!found) return void (location.hash = home());
   const [key, make] = found;
   for (const a of shell.root.querySelectorAll("[data-nav]")) {
     const active = a.dataset.nav === r.parts[0];
@@ -144,8 +181,23 @@ function route() {
   }
 }
 
-whenUnauthorized(() => signOut("Your token was not accepted any more; sign in again."));
+function noPagesView() {
+  return { mount: (el) => mount(el, h("h1", {}, "Nothing to show"), h("p", {}, "This key has no scope the dashboard has a page for.")) };
+}
+
+/** With a stored token: learn what it may do, then draw the pages it can use. */
+async function boot() {
+  if (!token.get()) return route();
+  try {
+    await session.load();
+  } catch (e) {
+    return signOut(e.status === 401 ? "Your key was not accepted any more; sign in again." : `Could not sign in: ${e.message}`);
+  }
+  renderShell();
+  route();
+}
+
+whenUnauthorized(() => signOut("Your key was not accepted any more; sign in again."));
 window.addEventListener("hashchange", route);
 window.addEventListener("r2d1:route", route);
-if (token.get()) renderShell();
-route();
+boot();

@@ -68,6 +68,9 @@ pub struct AuditRecord {
 
 const MAX_TARGET_CHARS: usize = 512;
 
+/// How scheduled job runs appear under `key_prefix` (the cron trigger has no key).
+pub const CRON: &str = "cron";
+
 /// `name=value` pairs of the path parameters, space-separated, cut at 512 characters.
 pub fn target(params: &RequestParams) -> String {
     let mut out = String::new();
@@ -150,9 +153,9 @@ impl AuditFilter {
             None => None,
             Some(k) => {
                 let k = k.strip_prefix(super::api_key::KEY_SCHEME).map(|rest| rest.split('_').next().unwrap_or("")).unwrap_or(k);
-                let bootstrap = k == "API_TOKEN";
-                if !bootstrap && !super::secret::is_base32(k, super::api_key::PREFIX_CHARS) {
-                    return Err(Error::invalid_field("key", "must be a key prefix (8 characters) or API_TOKEN"));
+                let named = k == "API_TOKEN" || k == CRON;
+                if !named && !super::secret::is_base32(k, super::api_key::PREFIX_CHARS) {
+                    return Err(Error::invalid_field("key", "must be a key prefix (8 characters), API_TOKEN or cron"));
                 }
                 Some(k.to_string())
             }
@@ -256,6 +259,7 @@ mod tests {
             (None, None, None, None, None, None, DEFAULT_LIMIT)
         );
         assert_eq!(parse(&[("key", "API_TOKEN")]).unwrap().key_prefix.as_deref(), Some("API_TOKEN"));
+        assert_eq!(parse(&[("key", "cron")]).unwrap().key_prefix.as_deref(), Some("cron"));
         // A whole key pasted by mistake is reduced to its prefix, never kept or echoed.
         let whole = format!("r2d1_abcdefgh_{}", "a".repeat(52));
         assert_eq!(parse(&[("key", &whole)]).unwrap().key_prefix.as_deref(), Some("abcdefgh"));

@@ -1,5 +1,4 @@
-//! Who may do what (issue 11): the pure core of access control. Nothing here calls `worker`;
-//! the router, the repositories and the live hub call into it.
+//! Who may do what (issue 11). The pure core (no `worker` calls, host-tested):
 //!
 //! - [`scope`]: scopes (`omi:read:{uid}`, `apps:write:{app}`, …), sets of them, what implies what;
 //! - [`rule`]: access rules as data and the authorization decision (allow, maybe with a forced
@@ -13,11 +12,22 @@
 //! - [`ticket`]: live-feed tickets that carry the key and its scopes, and the per-socket
 //!   broadcast decision;
 //! - [`audit`]: audit records, what is recorded, and the audit query's filters;
-//! - [`secret`]: random bytes, base32, hashes and constant-time comparison.
+//! - [`secret`]: random bytes, base32, hashes and constant-time comparison;
+//! - [`headers`]: what downloads and the dashboard send so stored content never runs as r2d1.
+//!
+//! Around it, like `omi/` and `files/`: [`repo`] (every SQL statement of keys, credentials,
+//! invites, enrollment and the audit log; builders pure), [`guard`] (what the router runs before
+//! a handler: authentication, webhook credentials, throttling, enrollment, the audit write) and
+//! [`http`] (the routes: `/api/me`, `/api/admin/…`, the Omi auth-step page).
 
 pub mod api_key;
 pub mod audit;
 pub mod enrollment;
+pub mod guard;
+pub mod headers;
+pub mod http;
+pub mod jobs;
+pub mod repo;
 pub mod rule;
 pub mod scope;
 pub mod secret;

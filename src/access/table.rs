@@ -196,6 +196,7 @@ pub const ROUTES: &[RouteRule] = &[
     r(Get, "/api/__test/panic", Access::TestOnly, "a deliberate panic", Existing),
     r(Post, "/api/__test/release", Access::TestOnly, "release a pause point", Issue10),
     r(Get, "/api/__test/paused", Access::TestOnly, "parked pause points", Issue10),
+    r(Get, "/api/__test/access-table", Access::TestOnly, "the served routes with their rules (the generated access test)", Issue11),
 ];
 
 /// The access rule of a route. `HEAD` uses the `GET` route's rule.
@@ -249,6 +250,10 @@ fn scoping_path_param(access: &Access) -> Option<&'static str> {
 pub fn table_json() -> serde_json::Value {
     serde_json::to_value(ROUTES).expect("the table serializes")
 }
+
+/// Where the README's copy of [`markdown`] starts and ends.
+pub const README_START: &str = "<!-- access-table: generated from src/access/table.rs -->";
+pub const README_END: &str = "<!-- /access-table -->";
 
 /// The README's scope table. `admin` (and `API_TOKEN`) passes every `key` row.
 pub fn markdown() -> String {
@@ -396,6 +401,24 @@ mod tests {
         ));
         assert!(md.contains("| `DELETE /api/omi/users/{uid}` | key | `omi:write` | — |"));
         assert!(md.contains("| `PUT /api/apps/{app}/files/{path+}` | key | `apps:write` | `apps:write:{app}` for that `{app}` |"));
+    }
+
+    /// The README's scope table is this list rendered: a route added here without the README
+    /// updated fails (`cargo test print_the_readme_scope_table -- --ignored --nocapture`
+    /// prints the table to paste).
+    #[test]
+    fn the_readme_shows_this_table() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find(README_START).expect("README has the scope table's start marker");
+        let end = readme.find(README_END).expect("README has the scope table's end marker");
+        let shown = readme[start + README_START.len()..end].trim();
+        assert!(shown == markdown().trim(), "README's scope table is out of date; replace it with:\n{}", markdown());
+    }
+
+    #[test]
+    #[ignore]
+    fn print_the_readme_scope_table() {
+        println!("{README_START}\n{}{README_END}", markdown());
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Live-feed tickets that carry who opened the socket, so the hub can filter events by scope and
-//! close sockets whose credential was revoked. Replaces the format of `live::ticket` (which
-//! MACs only the expiry); transport is unchanged: the dashboard gets a ticket from
+//! close sockets whose credential was revoked. Transport is `live::ticket`: the dashboard gets a ticket from
 //! `POST /api/live/ticket` and offers it as the `r2d1-ticket.<ticket>` subprotocol
 //! (`live::ticket::from_protocols`), within `live::ticket::TICKET_TTL_MS`.
 //!
@@ -218,7 +217,7 @@ mod tests {
             assert_eq!(verify(SECRET, bad, 0), None, "{bad:?}");
         }
         // The old format (expiry.mac) is not a v2 ticket.
-        let (old, _) = crate::live::ticket::issue("ticket-secret", 0);
+        let old = format!("60000.{}", "ab".repeat(32));
         assert_eq!(verify(SECRET, &old, 0), None);
     }
 

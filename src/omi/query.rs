@@ -70,6 +70,9 @@ impl Params {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogsQuery {
     pub user_id: Option<String>,
+    /// A forced filter: only these mentors (a narrow key listing without `userId`). Empty: no
+    /// restriction beyond `user_id`.
+    pub only_users: Vec<String>,
     pub limit: u32,
     pub cursor: Option<Cursor>,
     /// Inclusive lower bound on `created_at`, ms.
@@ -111,6 +114,7 @@ pub fn logs_query(p: &Params) -> Result<LogsQuery, Error> {
     let (from_ms, to_ms) = range(p)?;
     Ok(LogsQuery {
         user_id: p.user_id("userId")?,
+        only_users: Vec::new(),
         limit,
         cursor,
         from_ms,

@@ -152,30 +152,80 @@ pub struct NewVersion<'a> {
 fn log_filters(q: &LogsQuery) -> (String, Vec<Param>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut params: Vec<Param> = Vec::new();
-    let mut add = |clause: &str, value: Param, params: &mut Vec<Param>| {
-        params.push(value);
-        clauses.push(clause.replace('?', &format!("?{}", params.len())));
+    // Binds `values` in order, numbering the clause's `?`s after the parameters so far.
+    let mut add = |clause: &str, values: Vec<Param>| {
+        clauses.push(crate::store::meta::numbered(clause, params.len() + 1));
+        params.extend(values);
     };
     if let Some(uid) = &q.user_id {
-        add("m.user_id = ?", uid.into(), &mut params);
+        add("m.user_id = ?", vec![uid.into()]);
+    }
+    if !q.only_users.is_empty() {
+        let slots = vec!["?"; q.only_users.len()].join(", ");
+        add(&format!("m.user_id IN ({slots})"), q.only_users.iter().map(Param::from).collect());
     }
     if let Some(from) = q.from_ms {
-        add("m.created_at >= ?", from.into(), &mut params);
+        add("m.created_at >= ?", vec![from.into()]);
     }
     if let Some(to) = q.to_ms {
-        add("m.created_at < ?", to.into(), &mut params);
+        add("m.created_at < ?", vec![to.into()]);
     }
     if let Some(c) = &q.category {
-        add("m.category = ?", c.into(), &mut params);
+        add("m.category = ?", vec![c.into()]);
     }
     if let Some(fts) = &q.fts {
-        add("m.seq IN (SELECT rowid FROM omi_memories_fts WHERE omi_memories_fts MATCH ?)", fts.into(), &mut params);
+        add("m.seq IN (SELECT rowid FROM omi_memories_fts WHERE omi_memories_fts MATCH ?)", vec![fts.into()]);
     }
     if !q.include_discarded {
-        clauses.push("m.discarded = 0".into());
+        add("m.discarded = 0", vec![]);
     }
     let sql = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
     (sql, params)
+}
+
+/// Every mentor's running totals, or only those among `only` (a forced filter).
+pub fn users_statement(only: &[String]) -> Statement {
+    let filter = if only.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE user_id IN ({})", (1..=only.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", "))
+    };
+    let mut s = Statement::new(format!(
+        "SELECT user_id, memories, discarded, duration_seconds AS total_duration_seconds, words, \
+           first_created AS first_seen, last_created AS last_seen \
+         FROM omi_user_totals{filter} ORDER BY last_seen DESC, user_id"
+    ));
+    for u in only {
+        s = s.bind(u.as_str());
+    }
+    s
+}
+
+/// Memories and minutes per UTC day in `[from, to)` (widened to whole days), of one mentor,
+/// of the mentors among `only`, or of all.
+pub fn daily_statement(from_ms: i64, to_ms: i64, uid: Option<&str>, only: &[String]) -> Statement {
+    const DAY: i64 = 86_400_000;
+    let (first, end) = (from_ms.div_euclid(DAY), (to_ms + DAY - 1).div_euclid(DAY));
+    let mut s = stmt!(
+        "SELECT day, SUM(memories) AS memories, SUM(duration_seconds) / 60.0 AS minutes, COUNT(*) AS mentors \
+         FROM omi_daily_totals WHERE day >= ?1 AND day < ?2",
+        first,
+        end
+    );
+    if let Some(uid) = uid {
+        s.params.push(uid.into());
+        s.sql.push_str(&format!(" AND user_id = ?{}", s.params.len()));
+    }
+    if !only.is_empty() {
+        let start = s.params.len() + 1;
+        let slots: Vec<String> = (0..only.len()).map(|i| format!("?{}", start + i)).collect();
+        s.sql.push_str(&format!(" AND user_id IN ({})", slots.join(", ")));
+        for u in only {
+            s.params.push(u.into());
+        }
+    }
+    s.sql.push_str(" GROUP BY day ORDER BY day");
+    s
 }
 
 /// One page of logs, newest first, strictly after `q.cursor`; fetches one row more than the
@@ -201,9 +251,25 @@ pub fn logs_count(q: &LogsQuery) -> Statement {
     let unfiltered = q.from_ms.is_none() && q.to_ms.is_none() && q.category.is_none() && q.fts.is_none();
     if unfiltered {
         let n = if q.include_discarded { "memories" } else { "memories - discarded" };
-        return match &q.user_id {
-            Some(uid) => stmt!(format!("SELECT {n} AS n FROM omi_user_totals WHERE user_id = ?1"), uid.as_str()),
-            None => stmt!(format!("SELECT COALESCE(SUM({n}), 0) AS n FROM omi_user_totals")),
+        return match (&q.user_id, q.only_users.as_slice()) {
+            (Some(uid), []) => stmt!(format!("SELECT {n} AS n FROM omi_user_totals WHERE user_id = ?1"), uid.as_str()),
+            (None, []) => stmt!(format!("SELECT COALESCE(SUM({n}), 0) AS n FROM omi_user_totals")),
+            (uid, only) => {
+                let mut s = Statement::new(String::new());
+                let mut clauses = Vec::new();
+                if let Some(uid) = uid {
+                    s = s.bind(uid.as_str());
+                    clauses.push("user_id = ?1".to_string());
+                }
+                let first = s.params.len() + 1;
+                let slots: Vec<String> = (0..only.len()).map(|i| format!("?{}", first + i)).collect();
+                clauses.push(format!("user_id IN ({})", slots.join(", ")));
+                for u in only {
+                    s = s.bind(u.as_str());
+                }
+                s.sql = format!("SELECT COALESCE(SUM({n}), 0) AS n FROM omi_user_totals WHERE {}", clauses.join(" AND "));
+                s
+            }
         };
     }
     let (filters, params) = log_filters(q);
@@ -399,13 +465,12 @@ impl OmiRepo {
 
     /// Every mentor with counts, from the running totals (a row per mentor).
     pub async fn users(&self) -> Result<Vec<UserRow>> {
-        self.meta
-            .all(stmt!(
-                "SELECT user_id, memories, discarded, duration_seconds AS total_duration_seconds, words, \
-                   first_created AS first_seen, last_created AS last_seen \
-                 FROM omi_user_totals ORDER BY last_seen DESC, user_id"
-            ))
-            .await
+        self.meta.all(users_statement(&[])).await
+    }
+
+    /// The mentors among `only` (a narrow key's), or every mentor when `only` is empty.
+    pub async fn users_among(&self, only: &[String]) -> Result<Vec<UserRow>> {
+        self.meta.all(users_statement(only)).await
     }
 
     /// Totals, categories, from one snapshot.
@@ -439,20 +504,12 @@ impl OmiRepo {
     /// Memories and minutes per UTC day in `[from, to)` (widened to whole days), from the
     /// per-mentor-day totals; days without memories are absent.
     pub async fn daily(&self, from_ms: i64, to_ms: i64, uid: Option<&str>) -> Result<Vec<DayRow>> {
-        const DAY: i64 = 86_400_000;
-        let (first, end) = (from_ms.div_euclid(DAY), (to_ms + DAY - 1).div_euclid(DAY));
-        let mut s = stmt!(
-            "SELECT day, SUM(memories) AS memories, SUM(duration_seconds) / 60.0 AS minutes, COUNT(*) AS mentors \
-             FROM omi_daily_totals WHERE day >= ?1 AND day < ?2",
-            first,
-            end
-        );
-        if let Some(uid) = uid {
-            s.sql.push_str(" AND user_id = ?3");
-            s.params.push(uid.into());
-        }
-        s.sql.push_str(" GROUP BY day ORDER BY day");
-        self.meta.all(s).await
+        self.meta.all(daily_statement(from_ms, to_ms, uid, &[])).await
+    }
+
+    /// [`daily`](Self::daily) restricted to the mentors among `only` (empty: no restriction).
+    pub async fn daily_among(&self, from_ms: i64, to_ms: i64, uid: Option<&str>, only: &[String]) -> Result<Vec<DayRow>> {
+        self.meta.all(daily_statement(from_ms, to_ms, uid, only)).await
     }
 
     pub async fn has_user(&self, uid: &str) -> Result<bool> {
@@ -732,6 +789,35 @@ mod tests {
 
     fn q(pairs: &[(&str, &str)]) -> LogsQuery {
         logs_query(&Params::new(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())).unwrap()
+    }
+
+    #[test]
+    fn a_forced_filter_restricts_pages_counts_mentors_and_days() {
+        let mut narrow = q(&[("category", "work")]);
+        narrow.only_users = vec!["alice".into(), "amy".into()];
+        let s = logs_page(&narrow);
+        assert!(s.sql.contains("WHERE m.user_id IN (?1, ?2) AND m.category = ?3"), "{}", s.sql);
+        assert_eq!(s.params.len(), 4);
+        let count = logs_count(&narrow);
+        assert!(count.sql.contains("IN ("), "{}", count.sql);
+        let mut totals = q(&[]);
+        totals.only_users = vec!["alice".into()];
+        let t = logs_count(&totals);
+        assert_eq!(t.sql, "SELECT COALESCE(SUM(memories - discarded), 0) AS n FROM omi_user_totals WHERE user_id IN (?1)");
+        let mut both = q(&[("userId", "alice")]);
+        both.only_users = vec!["alice".into(), "amy".into()];
+        let b = logs_count(&both);
+        assert_eq!(
+            b.sql,
+            "SELECT COALESCE(SUM(memories - discarded), 0) AS n FROM omi_user_totals WHERE user_id = ?1 AND user_id IN (?2, ?3)"
+        );
+        assert_eq!(b.params.len(), 3);
+        let u = users_statement(&["a".into(), "b".into()]);
+        assert!(u.sql.contains("WHERE user_id IN (?1, ?2)"));
+        assert!(!users_statement(&[]).sql.contains("WHERE"));
+        let d = daily_statement(0, 86_400_000, Some("a"), &["a".into(), "b".into()]);
+        assert!(d.sql.contains("AND user_id = ?3 AND user_id IN (?4, ?5)"), "{}", d.sql);
+        assert_eq!(d.params.len(), 5);
     }
 
     #[test]

@@ -99,6 +99,22 @@ impl Statement {
     }
 }
 
+/// Numbers the bare `?`s of `clause` from `first` on (`a = ? OR b = ?`, 3 → `a = ?3 OR b = ?4`),
+/// for SQL assembled from optional filters.
+pub fn numbered(clause: &str, first: usize) -> String {
+    let mut out = String::with_capacity(clause.len() + 8);
+    let mut n = first;
+    for c in clause.chars() {
+        if c == '?' {
+            out.push_str(&format!("?{n}"));
+            n += 1;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `stmt!("SELECT … WHERE a = ?1 AND b = ?2", a, b)`
 #[macro_export]
 macro_rules! stmt {
@@ -281,6 +297,13 @@ mod tests {
         assert!(matches!(d1_error("DELETE", "D1_ERROR: FOREIGN KEY constraint failed: SQLITE_CONSTRAINT"), Error::Conflict(_)));
         let q = d1_error("INSERT", "D1_ERROR: CHECK constraint failed: app_quota_versions: SQLITE_CONSTRAINT");
         assert!(matches!(q, Error::QuotaExceeded { quota: "versions", .. }), "{q:?}");
+    }
+
+    #[test]
+    fn bare_placeholders_are_numbered_in_order() {
+        assert_eq!(numbered("a = ? OR (b = ? AND c < ?)", 3), "a = ?3 OR (b = ?4 AND c < ?5)");
+        assert_eq!(numbered("x IN (?, ?)", 1), "x IN (?1, ?2)");
+        assert_eq!(numbered("d = 0", 7), "d = 0");
     }
 
     #[test]

@@ -1,24 +1,10 @@
-// The worker's V8 isolate through Miniflare's inspector: how much memory it holds (JS heap and
-// ArrayBuffers, polled at every await; WebAssembly memories, whose size only grows), for the
-// tests that prove a request's memory stays bounded.
-import { createServer } from "node:net";
+// A Chrome DevTools Protocol session with the worker's isolate, through Miniflare's inspector
+// (startWorker({ inspector: true })): what the isolate holds in memory while a request runs, and
+// how long it was busy (isolateBusyMs).
 import WebSocket from "ws";
 
-/** A free loopback port for `startWorker({ inspectorPort })`. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 export class Inspector {
-  /** Attaches to the worker's isolate (the target whose title ends in `core:user:<name>`). */
-  static async attach(port, name = "") {
+  static async attach(port) {
     let list = [];
     for (let i = 0; i < 100 && !list.length; i++) {
       try {
@@ -26,8 +12,8 @@ export class Inspector {
       } catch {}
       if (!list.length) await new Promise((r) => setTimeout(r, 100));
     }
-    const target = list.find((t) => (t.title || "").endsWith(`core:user:${name}`));
-    if (!target) throw new Error(`no inspector target core:user:${name} on port ${port}: ${list.map((t) => t.title).join(", ")}`);
+    const target = list.find((t) => (t.title || "").includes("core:user")) || list[0];
+    if (!target) throw new Error(`no inspector target on port ${port}`);
     const ws = new WebSocket(target.webSocketDebuggerUrl);
     await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
     return new Inspector(ws);
@@ -44,6 +30,10 @@ export class Inspector {
       this.pending.delete(msg.id);
       msg.error ? p.reject(new Error(`${p.method}: ${msg.error.message}`)) : p.resolve(msg.result);
     });
+    ws.on("close", () => {
+      for (const p of this.pending.values()) p.reject(new Error("inspector closed"));
+      this.pending.clear();
+    });
   }
 
   send(method, params = {}) {
@@ -58,7 +48,7 @@ export class Inspector {
     this.ws.close();
   }
 
-  /** Bytes of every WebAssembly.Memory alive in the isolate (the Rust heap lives there). */
+  /** Sizes of every WebAssembly.Memory alive in the isolate (bytes): Rust's whole heap. */
   async wasmMemoryBytes() {
     const created = new Promise((resolve) => {
       const onMessage = (m) => {
@@ -86,7 +76,11 @@ export class Inspector {
     }
   }
 
-  /** Polls the JS heap in use plus ArrayBuffer backing stores until `stop()` (→ the peak). */
+  /**
+   * Polls the isolate's JS memory (heap in use + ArrayBuffer backing stores) until `stop()`,
+   * which returns the largest value seen. workerd answers whenever the isolate is free, i.e.
+   * at every await of a request, where the request's buffers are alive.
+   */
   pollJsMemory() {
     let running = true;
     let peak = 0;
@@ -96,7 +90,6 @@ export class Inspector {
         const u = await this.send("Runtime.getHeapUsage");
         polls++;
         peak = Math.max(peak, u.usedSize + (u.backingStorageSize || 0));
-        await new Promise((r) => setTimeout(r, 5));
       }
     })();
     return {
@@ -106,6 +99,11 @@ export class Inspector {
         return { peak, polls };
       },
     };
+  }
+
+  async jsMemory() {
+    const u = await this.send("Runtime.getHeapUsage");
+    return u.usedSize + (u.backingStorageSize || 0);
   }
 }
 

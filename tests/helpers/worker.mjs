@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { Miniflare } from "miniflare";
@@ -54,17 +55,39 @@ export async function applyMigrations(db) {
   }
 }
 
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /**
  * Starts the worker. `bindings` override or add vars and secrets; `webhookLimit` is the per-uid
- * webhook rate limit per minute.
+ * webhook rate limit per minute, `webhookCeiling` the limit over every uid, `authLimit` the
+ * failed authentications per client address per minute (`limiters: false` leaves every
+ * rate-limit binding out); `inspector` opens the V8 inspector on a free port (`inspectorPort`).
  * Returns helpers: `fetch(path, init)`, `api(path, init)` (with the API token), whose responses
  * are validated against openapi.json, the D1 and R2 bindings for looking inside, and `dispose()`.
  */
-export async function startWorker({ bindings = {}, migrate = true, webhookLimit = 100_000, inspectorPort, attempt = 1 } = {}) {
+export async function startWorker({
+  bindings = {},
+  migrate = true,
+  webhookLimit = 100_000,
+  webhookCeiling = 1_000_000,
+  authLimit = 100_000,
+  limiters = true,
+  inspector = false,
+  attempt = 1,
+} = {}) {
   const build = process.env.R2D1_TEST_BUILD || join(ROOT, "build-test");
+  const inspectorPort = inspector ? await freePort() : undefined;
   const mf = new Miniflare({
-    // The V8 inspector, for the tests that measure the isolate's memory (helpers/inspector.mjs).
-    ...(inspectorPort ? { inspectorPort } : {}),
     host: "127.0.0.1",
     modules: true,
     scriptPath: join(build, "entry.mjs"),
@@ -77,7 +100,14 @@ export async function startWorker({ bindings = {}, migrate = true, webhookLimit 
     r2Buckets: ["BUCKET"],
     d1Databases: ["DB"],
     // The production limit is in wrangler.toml; tests that are not about it must not hit it.
-    ratelimits: { WEBHOOK_LIMITER: { simple: { limit: webhookLimit, period: 60 } } },
+    ratelimits: limiters
+      ? {
+          WEBHOOK_LIMITER: { simple: { limit: webhookLimit, period: 60 } },
+          WEBHOOK_CEILING: { simple: { limit: webhookCeiling, period: 60 } },
+          AUTH_LIMITER: { simple: { limit: authLimit, period: 60 } },
+        }
+      : {},
+    ...(inspectorPort ? { inspectorPort } : {}),
     durableObjects: { LIVE: "LiveHub" },
     // The dashboard, as wrangler.toml's [assets] serves it; other paths reach the worker.
     assets: { directory: join(build, "web"), routerConfig: { has_user_worker: true } },
@@ -96,7 +126,7 @@ export async function startWorker({ bindings = {}, migrate = true, webhookLimit 
     await mf.dispose().catch(() => {});
     if (attempt >= 3) throw err;
     console.error(`startWorker: attempt ${attempt} failed (${err.message}); starting again`);
-    return startWorker({ bindings, migrate, webhookLimit, inspectorPort, attempt: attempt + 1 });
+    return startWorker({ bindings, migrate, webhookLimit, webhookCeiling, authLimit, limiters, inspector, attempt: attempt + 1 });
   }
 
   // Every response is checked against openapi.json (tests/helpers/contract.mjs) before the test
@@ -110,7 +140,7 @@ export async function startWorker({ bindings = {}, migrate = true, webhookLimit 
   const api = (path, init = {}) =>
     fetch(path, { ...init, headers: { authorization: `Bearer ${API_TOKEN}`, ...(init.headers || {}) } });
 
-  return { mf, db, bucket, fetch, api, dispose: () => mf.dispose() };
+  return { mf, db, bucket, fetch, api, inspectorPort, dispose: () => mf.dispose() };
 }
 
 /** Asserts the `{"error":{"code","message"}}` shape and returns the parsed body. */

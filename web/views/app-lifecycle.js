@@ -3,6 +3,7 @@
 // tags, deleting a version or the whole app (each after a confirmation).
 import { h, mount, fmt, ui } from "../dom.js";
 import { getJson, request, seg } from "../api.js";
+import { can } from "../session.js";
 
 const COHORT = { rollout: "in the rollout", held_back: "held back (all in D1)", override: "own setting" };
 
@@ -160,9 +161,8 @@ export function lifecycleSection(app, { confirm, reload }) {
           quotaRow("versions", "Versions", d.usage.versions, q.max_versions, fmt.number),
         ),
       ),
-      quotaForm,
-      retentionForm,
-      h("div", { class: "tl-actions" }, apply, remove),
+      // Settings, retention and deleting write: only for a key that may write this app.
+      can("apps:write", app) ? [quotaForm, retentionForm, h("div", { class: "tl-actions" }, apply, remove)] : null,
     );
   })();
   return section;

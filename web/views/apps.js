@@ -1,4 +1,5 @@
 import { h, mount, fmt, ui, saveBlob, dispositionName } from "../dom.js";
+import { can } from "../session.js";
 import { getJson, request, postJson, seg } from "../api.js";
 import { lifecycleSection, versionControls } from "./app-lifecycle.js";
 
@@ -174,7 +175,8 @@ export function appView(app) {
             h("div", { class: "tl-head" }, h("strong", {}, `v${x.version_number}`), " ", h("time", { datetime: x.created_at }, fmt.date(x.created_at)), x.restored_from ? ui.badge(`restored from v${x.restored_from}`, "ok") : null, x.environment ? ui.badge(x.environment) : null, life.tags),
             h("p", { class: "changelog" }, x.changelog || h("em", {}, "No changelog")),
             h("p", { class: "meta" }, `${x.file_count} files · ${fmt.bytes(x.total_bytes)}`),
-            h("div", { class: "tl-actions" }, dl, restore, life.actions),
+            // Restoring, deleting and tagging write: only for a key that may write this app.
+            h("div", { class: "tl-actions" }, dl, can("apps:write", app) ? [restore, life.actions] : null),
             errs,
           );
         }),

@@ -1,4 +1,5 @@
 import { h, mount, fmt, ui, debounce, saveBlob, dispositionName } from "../dom.js";
+import { can } from "../session.js";
 import { getJson, request, seg } from "../api.js";
 import { hashFor, replaceHash } from "../router.js";
 
@@ -167,7 +168,7 @@ export function logsView() {
     const ndjson = h("button", { type: "button", class: "button", onclick: () => exportAs("ndjson", ndjson) }, "Export NDJSON");
     countLine = h("p", { class: "count", role: "status" });
     results = h("section", { class: "results", "aria-label": "Memories" });
-    mount(el, h("div", { class: "title-row" }, h("h1", {}, "Logs"), h("div", { class: "exports", role: "group", "aria-label": "Export with the current filters" }, csv, ndjson)), form, countLine, results);
+    mount(el, h("div", { class: "title-row" }, h("h1", {}, "Logs"), can("omi:export") ? h("div", { class: "exports", role: "group", "aria-label": "Export with the current filters" }, csv, ndjson) : null), form, countLine, results);
   }
 
   function apply(route) {

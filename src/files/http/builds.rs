@@ -41,6 +41,7 @@ async fn send(export: export::Export, format: Format) -> Result<Response> {
     let headers = Headers::new();
     headers.set("Content-Type", format.content_type())?;
     headers.set("Content-Disposition", &format!("attachment; filename=\"{}.{}\"", p.name, format.extension()))?;
+    headers.set("X-Content-Type-Options", "nosniff")?;
     headers.set("Cache-Control", "no-store")?;
     headers.set("X-R2D1-Export-Files", &p.files.to_string())?;
     headers.set("X-R2D1-Export-Bytes", &p.bytes.to_string())?;

@@ -1,9 +1,9 @@
-//! HTTP for the files workload (`/api/apps/…` and `/api/admin/storage/…`): the routes, each
-//! with its access rule (all need the API token, except the signed URLs under `/api/signed/`,
-//! whose HMAC is the credential), and thin handlers that parse the request into typed values,
-//! call the service, and render the response. Issue 13's handlers live in [`lifecycle`]
-//! (settings, deletes, tags, retention), [`builds`] (exports, changes, signed URLs) and
-//! [`storage`] (rollout settings, the report).
+//! HTTP for the files workload (`/api/apps/…` and `/api/admin/storage/…`): the routes (each
+//! needs a key, its scope being its row in `access::table`, except the signed URLs under
+//! `/api/signed/`, whose HMAC is the credential), and thin handlers that parse the request into
+//! typed values, call the service, and render the response. Issue 13's handlers live in
+//! [`lifecycle`] (settings, deletes, tags, retention), [`builds`] (exports, changes, signed URLs)
+//! and [`storage`] (rollout settings, the report).
 
 mod builds;
 pub mod lifecycle;
@@ -209,8 +209,11 @@ fn write_condition(req: &Request) -> Result<WriteCondition> {
 
 async fn list_apps(app: &App) -> Result<Response> {
     let rows = repo::apps(&app.meta()?).await?;
+    // A key for some apps only (`apps:read:{app}`) lists those (the router's forced filter).
+    let only = app.caller.grant.only.as_ref().filter(|o| o.kind == crate::access::scope::TargetKind::App);
     let apps: Vec<_> = rows
         .iter()
+        .filter(|r| only.is_none_or(|o| o.values.contains(&r.id)))
         .map(|r| json!({ "app": r.id, "storage_mode": r.storage_mode, "created_at": manifest::iso8601(r.created_at), "updated_at": manifest::iso8601(r.updated_at) }))
         .collect();
     http::ok(&json!({ "apps": apps }))
@@ -247,6 +250,9 @@ pub(super) async fn serve(req: &Request, files: &Files, what: &str, rec: &FileRe
     }
     let (bytes, source): (Vec<u8>, Source) = files.load(what, rec).await?;
     headers.set("Content-Type", &rec.content_type)?;
+    for (name, value) in crate::access::headers::download_headers(&rec.content_type, &rec.path) {
+        headers.set(name, &value)?;
+    }
     headers.set("X-R2D1-Source", source.as_str())?;
     if req.method() == Method::Head {
         headers.set("Content-Length", &bytes.len().to_string())?;

@@ -65,6 +65,7 @@ pub async fn export(req: &Request, app: &App) -> Result<Response> {
     let p = Params::new(http::query_pairs(req));
     let format = export_format(&p)?;
     let mut query = logs_query(&p)?;
+    query.only_users = super::only_mentors(app);
     if query.cursor.is_some() || query.full {
         return Err(Error::bad_request("invalid_field", "cursor, full: are not supported by export"));
     }
@@ -93,5 +94,6 @@ pub async fn export(req: &Request, app: &App) -> Result<Response> {
     headers.set("Content-Type", content_type)?;
     headers.set("Content-Disposition", &format!("attachment; filename=\"omi-export.{ext}\""))?;
     headers.set("Cache-Control", "no-store")?;
+    headers.set("X-Content-Type-Options", "nosniff")?;
     Ok(Response::from_stream(body)?.with_headers(headers))
 }

@@ -1,12 +1,13 @@
-//! Read routes over the index (Bearer `API_TOKEN`): logs, one memory, mentors, stats, daily
-//! analytics, transcripts and day summaries.
+//! Read routes over the index: logs, one memory, mentors, stats, daily analytics, transcripts
+//! and day summaries. Routes naming a mentor were authorized for it by the router; list routes
+//! apply the forced filter a narrow key gets (`super::only_mentors`).
 
 use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::{json, Value};
 use worker::{Headers, Request, Response};
 
-use super::key_part;
+use super::{key_part, only_mentors};
 use crate::error::{Error, Result};
 use crate::http::{self, App};
 use crate::omi::query::{daily_range, logs_query, Params};
@@ -41,7 +42,8 @@ async fn stored_bytes(blobs: &BlobStore, key: &str, sha256: &str) -> Result<Vec<
 
 /// `GET /api/omi/logs?userId=&limit=&cursor=&from=&to=&category=&q=&include_discarded=&full=`
 pub async fn list(req: &Request, app: &App) -> Result<Response> {
-    let q = logs_query(&params(req))?;
+    let mut q = logs_query(&params(req))?;
+    q.only_users = only_mentors(app);
     let repo = OmiRepo::new(app.meta()?);
     let (mut rows, total) = repo.logs(&q).await?;
     let next_cursor = if rows.len() > q.limit as usize {
@@ -81,6 +83,7 @@ pub async fn one(req: &Request, app: &App, uid: &str, memory_id: &str) -> Result
     }
     let bytes = stored_bytes(&app.blobs()?, &row.r2_key, &row.sha256).await?;
     headers.set("Content-Type", "application/json; charset=utf-8")?;
+    headers.set("X-Content-Type-Options", "nosniff")?;
     Ok(Response::from_bytes(bytes)?.with_headers(headers))
 }
 
@@ -101,9 +104,9 @@ pub async fn versions(app: &App, uid: &str, memory_id: &str) -> Result<Response>
     http::ok(&json!({ "success": true, "userId": uid, "memoryId": memory_id, "versions": versions }))
 }
 
-/// `GET /api/omi/users`: mentors with counts, first and last seen.
+/// `GET /api/omi/users`: mentors with counts, first and last seen (a narrow key: its own).
 pub async fn users(app: &App) -> Result<Response> {
-    let rows = OmiRepo::new(app.meta()?).users().await?;
+    let rows = OmiRepo::new(app.meta()?).users_among(&only_mentors(app)).await?;
     let users: Vec<Value> = rows
         .iter()
         .map(|r| {
@@ -148,7 +151,7 @@ pub async fn daily(req: &Request, app: &App) -> Result<Response> {
     let p = params(req);
     let uid = p.user_id("userId")?;
     let (from, to) = daily_range(&p, app.now_ms)?;
-    let rows = OmiRepo::new(app.meta()?).daily(from, to, uid.as_deref()).await?;
+    let rows = OmiRepo::new(app.meta()?).daily_among(from, to, uid.as_deref(), &only_mentors(app)).await?;
     let days = day_series(&rows, from, to);
     let memories: i64 = days.iter().map(|d| d["memories"].as_i64().unwrap_or(0)).sum();
     http::ok(&json!({ "success": true, "userId": uid, "from": iso(from), "to": iso(to), "totalMemories": memories, "days": days }))
@@ -214,5 +217,6 @@ pub async fn day_summary(app: &App, uid: &str, date: &str) -> Result<Response> {
     let bytes = stored_bytes(&app.blobs()?, &row.r2_key, &row.sha256).await?;
     let headers = Headers::new();
     headers.set("Content-Type", "application/json; charset=utf-8")?;
+    headers.set("X-Content-Type-Options", "nosniff")?;
     Ok(Response::from_bytes(bytes)?.with_headers(headers))
 }

@@ -1,6 +1,6 @@
-//! HTTP for the Omi workload (`/api/omi/…`): the routes, each with its access rule, and thin
-//! handlers that parse the request, call the domain (`ingest`, `maintenance`, the repo) and
-//! render JSON.
+//! HTTP for the Omi workload (`/api/omi/…`): the routes (the kind of credential each takes;
+//! the scope is its row in `access::table`), and thin handlers that parse the request, call the
+//! domain (`ingest`, `maintenance`, the repo) and render JSON.
 
 pub mod export;
 pub mod logs;
@@ -32,6 +32,15 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/omi/reindex", ApiToken, |req, app, _p| maintenance::reindex(&req, app).await),
     route!(Post "/api/omi/reconcile", ApiToken, |req, app, _p| maintenance::reconcile(&req, app).await),
 ];
+
+/// The forced filter of a list route: the mentors a narrow key may see when it did not name one
+/// (empty: no restriction). The router put it in `app.caller.grant`.
+fn only_mentors(app: &crate::http::App) -> Vec<String> {
+    match &app.caller.grant.only {
+        Some(only) if only.kind == crate::access::scope::TargetKind::Mentor => only.values.iter().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
 
 /// A path segment that names a mentor or memory, validated like the webhook's `uid`.
 fn key_part(field: &str, raw: &str) -> Result<String> {

@@ -3,7 +3,9 @@
 use serde_json::json;
 use worker::{Request, Response};
 
-use crate::auth;
+use crate::access::enrollment::Admission;
+use crate::access::guard::{self, WebhookPass};
+use crate::access::webhook::Via;
 use crate::error::{Error, Result};
 use crate::http::{self, App};
 use crate::omi::ingest::{store_memory, Incoming};
@@ -11,7 +13,6 @@ use crate::omi::keys::{check_key_part, day_summary_key, transcript_key};
 use crate::omi::payload::{memory_from_value, parse_json, parse_time, transcript_batch_from_value};
 use crate::omi::render;
 use crate::omi::repo::{self, DaySummaryRow, OmiRepo};
-use crate::omi::signature;
 use crate::store::commit::write_and_commit;
 use crate::store::digest::sha256_hex;
 use crate::store::object::{NewObject, Written};
@@ -24,54 +25,53 @@ fn uid_param(req: &Request) -> Result<String> {
     Ok(uid)
 }
 
-/// The webhooks' access rule (checked by the router): token mode, `?token=` or
-/// `Authorization: Bearer`, before the body is read. Signature mode is checked on the body by
-/// the handler (see [`check_signature`]).
-pub fn check_token(app: &App, req: &Request) -> Result<()> {
-    if app.config.omi_signing_secret.is_some() {
-        return Ok(());
-    }
-    let expected = app
-        .config
-        .omi_webhook_token
-        .as_ref()
-        .ok_or_else(|| Error::NotConfigured("set OMI_WEBHOOK_TOKEN or OMI_SIGNING_SECRET to accept webhooks".into()))?;
-    let header = http::header(req, "Authorization");
-    let given = http::query_param(req, "token").or_else(|| auth::bearer_token(header.as_deref()).map(str::to_string));
-    match given {
-        Some(t) if auth::tokens_match(&t, expected.expose()) => Ok(()),
-        Some(_) => Err(Error::Unauthorized("invalid webhook token".into())),
-        None => Err(Error::Unauthorized("missing webhook token (?token= or Authorization: Bearer)".into())),
-    }
+/// The webhooks' access rule (run by the router before the body is read): `uid`, then the
+/// credential (`access::guard::check_webhook`). A signature is checked later, on the bounded
+/// body ([`read_webhook`]).
+pub async fn check_access(app: &App, req: &Request) -> Result<WebhookPass> {
+    let uid = uid_param(req)?;
+    guard::check_webhook(app, req, &uid).await
 }
 
-fn check_signature(app: &App, req: &Request, uid: &str, body: &[u8]) -> Result<()> {
-    let Some(secret) = &app.config.omi_signing_secret else { return Ok(()) };
-    let header = http::header(req, "X-Omi-Signature").ok_or_else(|| Error::Unauthorized("missing X-Omi-Signature header".into()))?;
-    signature::verify(secret.expose(), &header, uid, body, app.now_ms.div_euclid(1000)).map_err(|e| Error::Unauthorized(e.to_string()))
+/// A delivery whose body has been read and whose credential holds.
+struct Delivery {
+    uid: String,
+    body: Vec<u8>,
+    via: Via,
 }
 
-/// Reads a webhook body: uid, content type, size, signature (the token was checked by the
-/// router).
-async fn read_webhook(req: &mut Request, app: &App) -> Result<(String, Vec<u8>)> {
+/// Reads a webhook body: uid, content type, a bounded read, then the signature (before any
+/// parsing), then enrollment. `None`: authenticated but not stored (an unenrolled uid under
+/// `OMI_ENROLLMENT=required`), to be answered with [`guard::discarded`].
+async fn read_webhook(req: &mut Request, app: &App) -> Result<Option<Delivery>> {
     let uid = uid_param(req)?;
     http::require_json_content_type(req)?;
     let body = http::read_body(req, app.config.max_body_bytes).await?;
-    check_signature(app, req, &uid, &body)?;
-    Ok((uid, body))
+    let via = guard::finish_webhook(app, req, &uid, &body).await?;
+    match guard::admission(app, &uid, via).await? {
+        Admission::Store => Ok(Some(Delivery { uid, body, via })),
+        Admission::Discard => Ok(None),
+    }
 }
 
-/// The per-uid rate limit. Called only once the sender proved it holds the secret, so
-/// strangers cannot use up a mentor's budget.
+/// The per-uid rate limit and the ceiling over every uid. Called only once the sender proved
+/// it holds a credential, so strangers cannot use up a mentor's budget.
 async fn admit(app: &App, uid: &str) -> Result<()> {
-    if limiter::allow(&app.env, &format!("omi:{uid}")).await? {
-        Ok(())
-    } else {
-        Err(Error::TooManyRequests {
+    let key = format!("omi:{uid}");
+    let (mine, all) = futures_util::join!(
+        limiter::allow_on(&app.env, limiter::WEBHOOK, &key),
+        limiter::allow_on(&app.env, limiter::WEBHOOK_CEILING, "omi:*")
+    );
+    if !mine? {
+        return Err(Error::TooManyRequests {
             message: format!("too many webhook deliveries for uid {uid}; retry after a minute"),
             retry_after_secs: 60,
-        })
+        });
     }
+    if !all? {
+        return Err(Error::TooManyRequests { message: "too many webhook deliveries; retry after a minute".into(), retry_after_secs: 60 });
+    }
+    Ok(())
 }
 
 fn delivery_id(req: &Request) -> Result<Option<String>> {
@@ -84,7 +84,7 @@ fn delivery_id(req: &Request) -> Result<Option<String>> {
 
 /// `POST /api/omi/memory?uid=` (alias `/api/omi/conversation`).
 pub async fn memory(mut req: Request, app: &App) -> Result<Response> {
-    let (uid, body) = read_webhook(&mut req, app).await?;
+    let Some(Delivery { uid, body, .. }) = read_webhook(&mut req, app).await? else { return discarded(&req) };
     let memory = memory_from_value(&parse_json(&body)?)?;
     let delivery_id = delivery_id(&req)?;
     let repo = OmiRepo::new(app.meta()?);
@@ -124,10 +124,14 @@ pub async fn memory(mut req: Request, app: &App) -> Result<Response> {
 /// `POST /api/omi/transcript?uid=[&session_id=]` (alias `/api/omi/webhook`): one batch of
 /// real-time segments, appended to its session. A re-sent identical batch is stored once.
 pub async fn transcript(mut req: Request, app: &App) -> Result<Response> {
-    let (uid, body) = read_webhook(&mut req, app).await?;
+    let Some(Delivery { uid, body, via }) = read_webhook(&mut req, app).await? else { return discarded(&req) };
     admit(app, &uid).await?;
     let batch = transcript_batch_from_value(parse_json(&body)?)?;
-    let session = match batch.session_id.or_else(|| http::query_param(&req, "session_id")) {
+    // A signature covers the uid and the body, not the rest of the URL: a signed delivery's
+    // session comes from its body (or is the uid), never from `?session_id=`, which anyone who
+    // replays it could change. A token delivery's URL is the credential, so its query holds.
+    let query_session = if signed(via) { None } else { http::query_param(&req, "session_id") };
+    let session = match batch.session_id.or(query_session) {
         Some(s) => {
             check_key_part(&s).map_err(|why| Error::invalid_field("session_id", why))?;
             s
@@ -172,7 +176,7 @@ pub async fn transcript(mut req: Request, app: &App) -> Result<Response> {
 /// `POST /api/omi/day-summary?uid=`: keeps the raw body; the day is `summary_json.date`, else
 /// the day of `created_at`, else today.
 pub async fn day_summary(mut req: Request, app: &App) -> Result<Response> {
-    let (uid, body) = read_webhook(&mut req, app).await?;
+    let Some(Delivery { uid, body, .. }) = read_webhook(&mut req, app).await? else { return discarded(&req) };
     admit(app, &uid).await?;
     let value = parse_json(&body)?;
     let obj = value.as_object().ok_or_else(|| Error::bad_request("invalid_json", "body must be a JSON object"))?;
@@ -214,10 +218,18 @@ pub async fn day_summary(mut req: Request, app: &App) -> Result<Response> {
     )
 }
 
-/// `GET /api/omi/setup?uid=`: Omi's setup check. Setup is complete once this mentor's device
-/// has delivered anything. Open like the webhooks: it tells only whether a uid is known.
+/// `GET /api/omi/setup?uid=`: Omi's setup check (`access::guard::setup_completed`): under
+/// `OMI_ENROLLMENT=required` once the uid is enrolled, under `open` also once it has
+/// delivered anything. Open like the webhooks: it tells only whether a uid is known.
 pub async fn setup(req: &Request, app: &App) -> Result<Response> {
     let uid = uid_param(req)?;
-    let done = OmiRepo::new(app.meta()?).has_user(&uid).await?;
-    http::ok(&json!({ "is_setup_completed": done }))
+    http::ok(&json!({ "is_setup_completed": guard::setup_completed(app, &uid).await? }))
+}
+
+fn signed(via: Via) -> bool {
+    matches!(via, Via::AppSignature | Via::MentorSignature { .. })
+}
+
+fn discarded(req: &Request) -> Result<Response> {
+    guard::discarded(&uid_param(req)?)
 }
