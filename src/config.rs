@@ -7,10 +7,12 @@ use std::fmt;
 
 use crate::access::audit::parse_retention_days;
 use crate::access::enrollment::EnrollmentMode;
+use crate::cors::AllowedOrigins;
 use crate::files::costs::{Prices, DEFAULT_HYBRID_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES};
 use crate::files::lifecycle::Quota;
 use crate::files::rollout::Rollout;
 use crate::files::signed_url::UrlKey;
+use crate::omi::reply::ReplyMessage;
 use crate::store::gc::Grace;
 
 /// A secret string that never shows up in logs or debug output.
@@ -97,6 +99,10 @@ pub struct Config {
     /// request; set 50 on the Workers Free plan. An export that needs more answers with the
     /// files that fit and says where to continue.
     pub subrequest_budget: usize,
+    /// Origins whose browsers may call the API (`ALLOWED_ORIGINS`; see `cors`).
+    pub allowed_origins: AllowedOrigins,
+    /// Whether the memory answer carries a `message` (`OMI_REPLY_MESSAGE`; see `omi::reply`).
+    pub omi_reply_message: ReplyMessage,
 }
 
 /// Fewest subrequests an export may be given: its fixed reads plus one file.
@@ -155,6 +161,8 @@ impl Config {
         if subrequest_budget < MIN_SUBREQUEST_BUDGET {
             return Err(format!("SUBREQUEST_BUDGET must be at least {MIN_SUBREQUEST_BUDGET}"));
         }
+        let allowed_origins = AllowedOrigins::parse(get("ALLOWED_ORIGINS").as_deref())?;
+        let omi_reply_message = ReplyMessage::parse(get("OMI_REPLY_MESSAGE").as_deref())?;
 
         Ok(Config {
             api_token: secret("API_TOKEN"),
@@ -175,6 +183,8 @@ impl Config {
             prices,
             signed_url_key,
             subrequest_budget,
+            allowed_origins,
+            omi_reply_message,
         })
     }
 }
@@ -205,8 +215,19 @@ mod tests {
         assert_eq!(c.storage_mode, StorageMode::Hybrid);
         assert_eq!(c.retention_days, None);
         assert_eq!(c.gc_grace, Grace::default());
+        assert_eq!(c.allowed_origins, AllowedOrigins::None);
+        assert_eq!(c.omi_reply_message, ReplyMessage::Auto);
         assert_eq!(c.omi_enrollment, EnrollmentMode::Open);
         assert_eq!(c.audit_retention_days, 365);
+    }
+
+    #[test]
+    fn origins_and_the_reply_message_are_read_and_checked() {
+        let c = config(&[("ALLOWED_ORIGINS", "https://dash.example.org"), ("OMI_REPLY_MESSAGE", "off")]).unwrap();
+        assert_eq!(c.allowed_origins, AllowedOrigins::List(vec!["https://dash.example.org".into()]));
+        assert_eq!(c.omi_reply_message, ReplyMessage::Off);
+        assert!(config(&[("ALLOWED_ORIGINS", "dash.example.org")]).unwrap_err().contains("ALLOWED_ORIGINS"));
+        assert!(config(&[("OMI_REPLY_MESSAGE", "shout")]).unwrap_err().contains("OMI_REPLY_MESSAGE"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod access;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod faults;
 pub mod files;

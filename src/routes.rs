@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::request::RequestState;
-use crate::{access, admin, faults, files, health, http, live, omi, store};
+use crate::{access, admin, cors, faults, files, health, http, live, omi, store};
 
 /// The kind of credential a route takes, as its line in the route table declares it. The rule
 /// the router enforces is the route's row in `access::table` (which scope, narrowed by which
@@ -215,7 +215,13 @@ fn request_state(req: &Request) -> RequestState {
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
     let state = request_state(&req);
-    let result = match read_config(&env) {
+    let origin = http::header(&req, "Origin");
+    let config = read_config(&env);
+    let allowed = config.as_ref().map(|c| c.allowed_origins.clone()).unwrap_or_default();
+    if req.method() == Method::Options {
+        return preflight(&req.path(), &allowed, origin.as_deref()).unwrap_or_else(|e| http::error_response(&e));
+    }
+    let result = match config {
         Ok(config) => {
             let mut app = App::new(env, config, Some(ctx), state);
             let result = dispatch(req, &mut app).await;
@@ -224,7 +230,52 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
         }
         Err(e) => Err(e),
     };
-    result.unwrap_or_else(|e| http::error_response(&e))
+    let mut resp = result.unwrap_or_else(|e| http::error_response(&e));
+    // Errors too, so a dashboard on another origin can read why it was refused. (A WebSocket
+    // upgrade's headers are immutable: the socket needs none.)
+    for (name, value) in cors::response_headers(&allowed, origin.as_deref()) {
+        let _ = resp.headers_mut().append(name, &value);
+    }
+    resp
+}
+
+/// The methods a path answers to, as [`find`] matches it (a trailing slash forgiven).
+fn methods_for(path: &str) -> Result<Vec<&'static str>> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut methods: Vec<&'static str> = Vec::new();
+    for route in all_routes() {
+        if match_template(route.path, &segments)?.is_some() {
+            let m = method_name(&route.method);
+            if !methods.contains(&m) {
+                methods.push(m);
+            }
+        }
+    }
+    match path.strip_suffix('/') {
+        Some(shorter) if methods.is_empty() && !shorter.is_empty() && !shorter.ends_with('/') => methods_for(shorter),
+        _ => Ok(methods),
+    }
+}
+
+/// `OPTIONS` on any route: 204 with `Allow`, and for an allowed origin the CORS preflight
+/// headers (no credential needed: browsers send none with a preflight).
+fn preflight(path: &str, allowed: &cors::AllowedOrigins, origin: Option<&str>) -> Result<Response> {
+    let methods = methods_for(path)?;
+    if methods.is_empty() {
+        return Err(Error::NotFound(format!("no route for OPTIONS {path}")));
+    }
+    let mut allow = methods.clone();
+    if allow.contains(&"GET") {
+        allow.push("HEAD");
+    }
+    allow.push("OPTIONS");
+    let mut resp = Response::empty()?.with_status(204);
+    let headers = resp.headers_mut();
+    headers.set("Allow", &allow.join(", "))?;
+    for (name, value) in cors::preflight_headers(allowed, origin, &methods) {
+        headers.append(name, &value)?;
+    }
+    Ok(resp)
 }
 
 /// Adds the request's R2 operations to the isolate's daily totals (and clears them: a streamed
@@ -471,6 +522,14 @@ mod tests {
         let served: Vec<(Verb, &str)> =
             every_route().iter().map(|r| (Verb::parse(method_name(&r.method)).expect("a verb the table knows"), r.path)).collect();
         assert_eq!(check_routes(served), Vec::<String>::new());
+    }
+
+    #[test]
+    fn preflights_name_every_method_of_a_path() {
+        assert_eq!(methods_for("/api/omi/memory").unwrap(), vec!["POST", "GET"]);
+        assert_eq!(methods_for("/api/omi/users/u1").unwrap(), vec!["DELETE"]);
+        assert_eq!(methods_for("/api/apps/").unwrap(), vec!["GET"]);
+        assert!(methods_for("/api/nothing").unwrap().is_empty());
     }
 
     #[test]

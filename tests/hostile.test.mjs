@@ -92,9 +92,9 @@ const CASES = [
   ["POST", "/api/omi/memory?uid=h", { body: good, headers: { authorization: "Bearer forged" } }],
   ["POST", `/api/omi/transcript?uid=h&token=${WEBHOOK_TOKEN}`, { body: '{"segments": "no"}' }],
   ["POST", `/api/omi/transcript?uid=h&session_id=..&token=${WEBHOOK_TOKEN}`, { body: "[]" }],
-  ["POST", `/api/omi/day-summary?uid=h&token=${WEBHOOK_TOKEN}`, { body: '{"summary_json": [1]}' }],
+  ["POST", `/api/omi/day-summary?uid=h&token=${WEBHOOK_TOKEN}`, { body: '[{"summary_json": 1}]' }],
   ["PUT", hook("h"), { body: good }],
-  ["GET", "/api/omi/memory?uid=h"],
+  ["GET", "/api/omi/memory?uid=h%40x"],
   // --- queries ---------------------------------------------------------------------------
   ["GET", "/api/omi/logs?limit=1000000", { headers: auth }],
   ["GET", "/api/omi/logs?limit=-5", { headers: auth }],
@@ -147,6 +147,16 @@ const CASES = [
   ["POST", "/api/admin/storage/migrate?app=" + sqli, { headers: auth }],
   ["GET", "/api/admin/storage/gc", { headers: auth }],
   ["POST", "/api/admin/storage/import", { headers: jsonAuth, body: '{"app": "../x", "app_files": []}' }],
+  // --- the old app's migration, old clients ----------------------------------------------
+  ["PUT", "/api/omi/legacy/mapping", { headers: auth, body: "alice,Alice,extra" }],
+  ["PUT", "/api/omi/legacy/mapping", { headers: auth, body: '{"alice": "not a uid!"}' }],
+  ["PUT", "/api/omi/legacy/mapping", { headers: auth, body: '{"alice": "A1", "Alice": "A2"}' }],
+  ["POST", "/api/omi/legacy/migrate?cursor=" + sqli, { headers: auth }],
+  ["POST", "/api/omi/legacy/migrate?cursor=v1:1:scan:7:", { headers: auth }],
+  ["POST", "/api/omi/legacy/migrate?limit=0", { headers: auth }],
+  ["POST", "/api/omi/legacy/migrate?dry_run=" + sqli, { headers: auth }],
+  ["GET", "/api/omi/logs?format=" + sqli, { headers: auth }],
+  ["OPTIONS", "/api/nothing/here"],
 ];
 
 test(`${CASES.length} bad requests each get a 4xx JSON error and change nothing`, async () => {
@@ -201,6 +211,7 @@ const ROUTES = [
   ["GET", "/api/omi/analytics/daily"], ["GET", "/api/omi/export"], ["GET", "/api/omi/transcripts/victim"],
   ["GET", "/api/omi/transcripts/victim/s"], ["GET", "/api/omi/day-summaries/victim/2025-01-01"],
   ["POST", "/api/omi/import"], ["POST", "/api/omi/reindex"], ["POST", "/api/omi/reconcile"],
+  ["GET", "/api/omi/legacy/mapping"], ["PUT", "/api/omi/legacy/mapping"], ["POST", "/api/omi/legacy/migrate"],
   ["GET", "/api/apps"], ["GET", "/api/apps/victim-app"], ["PUT", "/api/apps/victim-app"], ["GET", "/api/apps/victim-app/files"],
   ["POST", "/api/apps/victim-app/files:batch"], ["GET", "/api/apps/victim-app/files/src/index.js"],
   ["PUT", "/api/apps/victim-app/files/src/index.js"], ["DELETE", "/api/apps/victim-app/files/src/index.js"],

@@ -202,7 +202,8 @@ test("bad input gets a JSON error naming the problem, and nothing is written", a
     ["discarded not bool", () => postMemory(w, "bad", { ...good, discarded: "yes" }), 400, "invalid_field", /discarded/],
     ["wrong content type", () => postMemory(w, "bad", good, { headers: { "content-type": "application/xml" } }), 415, "unsupported_media_type", /Content-Type/],
     ["empty delivery id", () => postMemory(w, "bad", good, { headers: { "X-Omi-Delivery": "x".repeat(201) } }), 400, "invalid_field", /X-Omi-Delivery/],
-    ["wrong method", () => w.fetch("/api/omi/memory?uid=bad", { method: "GET" }), 405, "method_not_allowed", /POST/],
+    // GET and HEAD describe the webhook (issue 12); other methods are refused
+    ["wrong method", () => w.fetch("/api/omi/memory?uid=bad", { method: "DELETE" }), 405, "method_not_allowed", /POST or GET/],
   ];
   const before = [await objectCount(), await rowCount()];
   for (const [name, call, status, code, message] of cases) {

@@ -259,7 +259,10 @@ test("day summaries keep summary_json; setup check answers for known and unknown
   assert.equal(res.date, "2024-01-15");
   const stored = await json(await w.api("/api/omi/day-summaries/user123/2024-01-15"));
   assert.equal(stored.summary_json.headline, "Productive day with three focused work sessions");
-  await expectError(await postMemory(w, "user123", '{"summary":"x"}', { path: "/api/omi/day-summary" }), 400, "missing_field");
+  // optional fields never refuse a summary (older senders, issue 12); a body that is not an object does
+  const today = new Date().toISOString().slice(0, 10);
+  assert.equal((await json(await postMemory(w, "user123", '{"summary":"x"}', { path: "/api/omi/day-summary" }))).date, today);
+  await expectError(await postMemory(w, "user123", "[1]", { path: "/api/omi/day-summary" }), 400, "invalid_json");
   assert.deepEqual(await json(await w.fetch("/api/omi/setup?uid=user123")), { is_setup_completed: true });
   assert.deepEqual(await json(await w.fetch("/api/omi/setup?uid=never-seen")), { is_setup_completed: false });
   await expectError(await w.fetch("/api/omi/setup"), 400, "missing_field");
@@ -289,7 +292,7 @@ test("import of legacy records (wrappers and bare memories) is idempotent", asyn
   assert.equal(await dbCount(w, "SELECT COUNT(*) FROM omi_memories WHERE user_id = 'legacy-user'"), 2);
 });
 
-test("reindex rebuilds a lost index from the bucket, including the old app's objects, and is idempotent", async () => {
+test("reindex rebuilds a lost index from the bucket, leaves the old app's objects to the legacy migration, and is idempotent", async () => {
   const uid = "reindex-user";
   const m1 = makeMemory({ id: "r1", title: "Rebuilt one" });
   await postAll(uid, [m1, makeMemory({ id: "r2" })]);
@@ -307,24 +310,30 @@ test("reindex rebuilds a lost index from the bucket, including the old app's obj
     w.db.prepare("DELETE FROM omi_memory_versions WHERE user_id = ?").bind(uid),
   ]);
   const run = async () => {
-    const totals = { indexed: 0, duplicates: 0 };
+    const totals = { indexed: 0, legacy: 0 };
     let cursor = "";
     do {
       const r = await json(await w.api(`/api/omi/reindex?limit=50&grace_seconds=0${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { method: "POST" }));
       totals.indexed += r.indexed;
-      totals.duplicates += r.duplicates;
+      totals.legacy += r.legacy;
       cursor = r.nextCursor;
     } while (cursor);
     return totals;
   };
   const first = await run();
-  assert.equal(first.indexed, 3);
-  assert.equal(first.duplicates, 1);
-  assert.equal(await dbCount(w, "SELECT COUNT(*) FROM omi_memories WHERE user_id = ?", uid), 3);
+  assert.deepEqual(first, { indexed: 2, legacy: 2 });
+  assert.equal(await dbCount(w, "SELECT COUNT(*) FROM omi_memories WHERE user_id = ?", uid), 2);
   const found = await json(await w.api(`/api/omi/logs?userId=${uid}&q=rebuilt`));
   assert.deepEqual(found.logs.map((l) => l.memoryId), ["r1"]);
+  // the legacy migration attributes the old app's copies and stores the memory once
+  let cursor = "";
+  do {
+    const r = await json(await w.api(`/api/omi/legacy/migrate?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { method: "POST" }));
+    cursor = r.nextCursor;
+  } while (cursor);
+  assert.equal(await dbCount(w, "SELECT COUNT(*) FROM omi_memory_versions WHERE user_id = ? AND memory_id = 'old-app-9'", uid), 1);
   const second = await run();
-  assert.equal(second.indexed, 0);
+  assert.deepEqual(second, { indexed: 0, legacy: 0 });
   assert.equal(await dbCount(w, "SELECT COUNT(*) FROM omi_memories WHERE user_id = ?", uid), 3);
 });
 

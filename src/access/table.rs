@@ -51,6 +51,7 @@ pub enum Origin {
     Issue10,
     Issue11,
     Issue13,
+    Issue12,
     Issue14,
     Issue15,
 }
@@ -100,6 +101,12 @@ pub const ROUTES: &[RouteRule] = &[
     r(Post, "/api/omi/webhook", Access::Webhook, "real-time transcript batch (alias)", Existing),
     r(Post, "/api/omi/day-summary", Access::Webhook, "day summary", Existing),
     r(Get, "/api/omi/setup", Access::Open, "Omi's setup check", Existing),
+    // What a browser sees at a webhook URL (no data; the mentor's stats with the API token).
+    r(Get, "/api/omi/memory", Access::Open, "what the memory webhook takes; ?uid= with the API token adds the mentor's stats", Issue12),
+    r(Get, "/api/omi/conversation", Access::Open, "what the memory webhook takes (alias)", Issue12),
+    r(Get, "/api/omi/transcript", Access::Open, "what the real-time transcript webhook takes", Issue12),
+    r(Get, "/api/omi/webhook", Access::Open, "what the real-time transcript webhook takes (alias)", Issue12),
+    r(Get, "/api/omi/day-summary", Access::Open, "what the day summary webhook takes", Issue12),
     r(Get, "/api/omi/enroll", Access::Open, "Omi app auth step: the invite-code page for ?uid=", Issue11),
     r(Post, "/api/omi/enroll", Access::Open, "Omi app auth step: redeem an invite code for a uid", Issue11),
     // Omi's assistant (chat tools, issue 14).
@@ -123,6 +130,16 @@ pub const ROUTES: &[RouteRule] = &[
     r(Post, "/api/omi/import", key(OmiWrite, NOTHING), "import legacy logs", Existing),
     r(Post, "/api/omi/reindex", key(StorageAdmin, NOTHING), "index memories found in R2", Existing),
     r(Post, "/api/omi/reconcile", key(StorageAdmin, NOTHING), "reconcile the index with R2", Existing),
+    // The old app's data.
+    r(Get, "/api/omi/legacy/mapping", key(StorageAdmin, NOTHING), "the old app's sanitised ids → real Omi uids", Issue12),
+    r(Put, "/api/omi/legacy/mapping", key(StorageAdmin, NOTHING), "replace the uid mapping (JSON or CSV)", Issue12),
+    r(
+        Post,
+        "/api/omi/legacy/migrate",
+        key(StorageAdmin, NOTHING),
+        "one step of migrating the old app's R2 objects (dry run first)",
+        Issue12,
+    ),
     // App files.
     r(Get, "/api/apps", key(AppsRead, OWN), "apps", Existing),
     r(Get, "/api/apps/{app}", key(AppsRead, APP), "an app's settings and policy", Existing),
@@ -362,7 +379,16 @@ mod tests {
     #[test]
     fn mentor_data_routes_are_scoped_by_the_mentor() {
         // The routes a mentor key must not cross: each names the uid it serves, or forces a filter.
-        for rule in ROUTES.iter().filter(|r| r.template.starts_with("/api/omi/") && r.method == Verb::Get) {
+        // The old app's migration is storage administration over every mentor, not a mentor's data.
+        for rule in ROUTES.iter().filter(|r| r.template.starts_with("/api/omi/legacy/")) {
+            assert_eq!(rule.access, key(StorageAdmin, NOTHING), "{}", rule.template);
+        }
+        let webhook_descriptions =
+            ["/api/omi/memory", "/api/omi/conversation", "/api/omi/transcript", "/api/omi/webhook", "/api/omi/day-summary"];
+        for rule in ROUTES
+            .iter()
+            .filter(|r| r.template.starts_with("/api/omi/") && !r.template.starts_with("/api/omi/legacy/") && r.method == Verb::Get)
+        {
             match rule.access {
                 Access::Key(KeyRule::Scope(Rule { capability, scoped_by })) => {
                     assert!(matches!(capability, OmiRead | OmiExport), "{}", rule.template);
@@ -374,7 +400,11 @@ mod tests {
                     };
                     assert!(scoped, "{} is not scoped by its mentor", rule.template);
                 }
-                Access::Open => assert!(["/api/omi/setup", "/api/omi/enroll"].contains(&rule.template)),
+                // The setup check and enrollment, and what a webhook URL says in a browser (no
+                // data: the memory route adds a mentor's stats only for the API token).
+                Access::Open => {
+                    assert!(["/api/omi/setup", "/api/omi/enroll"].contains(&rule.template) || webhook_descriptions.contains(&rule.template))
+                }
                 Access::OmiTool => assert!(rule.template.starts_with("/api/omi/tools/")),
                 other => panic!("{}: unexpected {other:?}", rule.template),
             }

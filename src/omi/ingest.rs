@@ -22,6 +22,9 @@ pub struct Incoming {
     pub uid: String,
     pub body: Vec<u8>,
     pub memory: Memory,
+    /// The content hash of the memory (`omi::content`): a version is new only if neither its
+    /// bytes nor its content are stored already.
+    pub content_sha256: String,
     pub received_ms: i64,
     pub delivery_id: Option<String>,
     /// Recorded in the object's metadata (`memory_created`, `import`).
@@ -100,7 +103,8 @@ pub async fn store_memory(
     // The rate limit and the duplicate check are independent reads: one round trip for both.
     // The R2 writes wait for them, so a re-delivery (Omi's retries, a re-sync) costs one D1
     // read and writes nothing.
-    let (admitted, existing) = futures_util::join!(admission, repo.find_existing(&inc.uid, id, &sha, inc.delivery_id.as_deref()));
+    let (admitted, existing) =
+        futures_util::join!(admission, repo.find_existing(&inc.uid, id, &sha, &inc.content_sha256, inc.delivery_id.as_deref()));
     admitted?;
     if let Some(existing) = existing? {
         return Ok(duplicate_of(existing));
@@ -114,6 +118,7 @@ pub async fn store_memory(
         uid: &inc.uid,
         memory: &inc.memory,
         sha256: &sha,
+        content_sha256: &inc.content_sha256,
         r2_key: &key,
         daily_key: daily.as_deref(),
         size_bytes: inc.body.len(),
@@ -151,11 +156,24 @@ pub enum Adopted {
     Marked,
 }
 
+/// An object found in R2, to be indexed where it is.
+pub struct Found<'a> {
+    pub uid: &'a str,
+    pub memory: &'a Memory,
+    /// The content hash of the memory it holds (of the memory inside, for the old app's
+    /// wrappers).
+    pub content_sha256: &'a str,
+    pub key: &'a str,
+    pub body: &'a [u8],
+    pub ts: i64,
+}
+
 /// Indexes an object that is already in R2 (reindex, reconciliation), with its daily copy when
 /// that exists (the key is derived from the memory key). Never adopts a key the GC marked.
-pub async fn index_existing(store: &Store, repo: &OmiRepo, uid: &str, memory: &Memory, key: &str, body: &[u8], ts: i64) -> Result<Adopted> {
+pub async fn index_existing(store: &Store, repo: &OmiRepo, found: Found<'_>) -> Result<Adopted> {
+    let Found { uid, memory, content_sha256, key, body, ts } = found;
     let sha = sha256_hex(body);
-    if let Some(existing) = repo.find_existing(uid, &memory.id, &sha, None).await? {
+    if let Some(existing) = repo.find_existing(uid, &memory.id, &sha, content_sha256, None).await? {
         return Ok(if existing.r2_key == key { Adopted::Indexed(existing) } else { Adopted::DuplicateOf(existing) });
     }
     let daily = daily_key(uid, &memory.id, ts);
@@ -166,6 +184,7 @@ pub async fn index_existing(store: &Store, repo: &OmiRepo, uid: &str, memory: &M
         uid,
         memory,
         sha256: &sha,
+        content_sha256,
         r2_key: key,
         daily_key: daily.as_deref(),
         size_bytes: body.len(),

@@ -5,13 +5,14 @@ use futures_util::future::LocalBoxFuture;
 use serde_json::json;
 
 use super::maintenance::{self, RECONCILE_GRACE_MS};
+use super::migration;
 use crate::app::App;
 use crate::error::Result;
 use crate::store::jobs::{Job, JobInput, JobOutcome};
 
 const RECONCILE_PAGE: u32 = 200;
 
-pub static JOBS: [Job; 3] = [
+pub static JOBS: [Job; 4] = [
     Job {
         name: "omi.reconcile",
         what: "indexes memories, transcripts and day summaries the index does not know; condemns our leftovers",
@@ -25,7 +26,15 @@ pub static JOBS: [Job; 3] = [
         run: retention,
     },
     Job { name: "omi.rollups", what: "daily summary and per-mentor stats documents in R2", min_interval_ms: 86_400_000, run: rollups },
+    Job {
+        name: "omi.content_hashes",
+        what: "content hashes for memory versions stored before migration 0008, so imports deduplicate against them",
+        min_interval_ms: 0,
+        run: content_hashes,
+    },
 ];
+
+const HASH_PAGE: u32 = 100;
 
 fn reconcile<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<JobOutcome>> {
     Box::pin(async move {
@@ -53,4 +62,22 @@ fn retention<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<Job
 
 fn rollups<'a>(app: &'a App, _input: JobInput) -> LocalBoxFuture<'a, Result<JobOutcome>> {
     Box::pin(async move { Ok(JobOutcome { cursor: None, report: maintenance::rollups(app).await? }) })
+}
+
+/// Walks the versions without a content hash once; the cursor then stays at the last rowid
+/// seen (every version stored since 0008 has its hash), so later runs cost one empty query.
+fn content_hashes<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<JobOutcome>> {
+    Box::pin(async move {
+        let store = app.store()?;
+        let mut after = input.cursor.as_deref().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+        let mut step = migration::StepReport::default();
+        loop {
+            let (last, more) = migration::hashes(&store, after, HASH_PAGE, &mut step).await?;
+            after = last.unwrap_or(after).max(after);
+            if !more || app.state.now() >= input.deadline_ms {
+                break;
+            }
+        }
+        Ok(JobOutcome { cursor: Some(after.to_string()), report: json!({ "hashed": step.hashed, "skipped": step.hash_skipped }) })
+    })
 }

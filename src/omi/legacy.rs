@@ -353,6 +353,21 @@ impl Mapping {
         Ok(mapping)
     }
 
+    /// A mapping as stored (`omi_uid_mapping`): sanitised class → real uid, already checked.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Mapping {
+        let mut mapping = Mapping::default();
+        for (class, real) in pairs {
+            mapping.by_class.insert(class.to_string(), real.to_string());
+            mapping.real.insert(real.to_string());
+        }
+        mapping
+    }
+
+    /// Every sanitised class with its real uid, sorted by class.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.by_class.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn len(&self) -> usize {
         self.by_class.len()
     }
@@ -389,6 +404,63 @@ pub struct Resolved {
     pub uid: String,
     /// Whether the uid is a real Omi uid from the mapping.
     pub mapped: bool,
+}
+
+/// Where an import record's mentor came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportUidSource {
+    /// `uid` / `userId` / `user_id` on the record or its memory, used as given.
+    Record,
+    /// The old app's attribution (`processed.uid`, or the uid in the record's `path`), mapped.
+    Legacy,
+    /// The request's `?uid=`.
+    Default,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportAttribution {
+    pub uid: String,
+    pub source: ImportUidSource,
+    /// `webhook_received_at`, else the time in `path`'s name.
+    pub received_ms: Option<i64>,
+}
+
+/// The mentor of one `POST /api/omi/import` record. A record that names its mentor (`uid`,
+/// `userId`, `user_id`) is stored under it as given (the CLI sends real uids it has already
+/// mapped). Otherwise an old-app wrapper is attributed like a migrated file: its
+/// `processed.uid`, or the uid in `path` (the file or object it was read from, optional; its
+/// name must carry the record's memory id), never a directory; the mapping turns a sanitised
+/// id into the real uid. Last comes the request's `?uid=`.
+pub fn attribute_import(
+    wrapper: &Wrapper,
+    path: Option<&str>,
+    mapping: &Mapping,
+    default_uid: Option<&str>,
+) -> Result<ImportAttribution, Error> {
+    let name = match path {
+        Some(p) => Some(
+            parse_name_with_id(p, &wrapper.memory_id)
+                .ok_or_else(|| Error::invalid_field("path", format!("is not an old-app name that carries memory {}", wrapper.memory_id)))?,
+        ),
+        None => None,
+    };
+    let received_ms = wrapper.received_ms.or(name.as_ref().map(|n| n.received_ms));
+    if let Some(uid) = &wrapper.uid {
+        check_key_part(uid).map_err(|why| Error::invalid_field("uid", why))?;
+        return Ok(ImportAttribution { uid: uid.clone(), source: ImportUidSource::Record, received_ms });
+    }
+    let name = name.unwrap_or(LegacyName { layout: Layout::LocalByUser, uid: None, memory_id: wrapper.memory_id.clone(), received_ms: 0 });
+    if let Some(attribution) = attribute(wrapper, &name) {
+        let resolved = mapping.resolve(&attribution.uid)?;
+        return Ok(ImportAttribution { uid: resolved.uid, source: ImportUidSource::Legacy, received_ms });
+    }
+    match default_uid {
+        Some(uid) => Ok(ImportAttribution { uid: uid.to_string(), source: ImportUidSource::Default, received_ms }),
+        None => {
+            Err(Error::bad_request("missing_field", "uid: the record names no mentor (uid, processed.uid, path) and no ?uid= was given"))
+        }
+    }
 }
 
 /// One readable copy of a memory.
@@ -818,6 +890,35 @@ mod tests {
             let _ = read_copy(&path, &bytes);
             let _ = Mapping::parse(&String::from_utf8_lossy(&bytes));
         }
+    }
+
+    #[test]
+    fn import_records_are_attributed_like_migrated_files() {
+        let mapping = Mapping::parse(r#"{"aliceat_x_com": "AliceRealUid"}"#).unwrap();
+        let id = "0b7c2a1e-3f4d-4c5b-9a8e-1d2c3b4a5f6e";
+        let old = |extra: Value| {
+            let mut v = json!({"memory": {"id": id, "created_at": "2025-01-01T00:00:00Z"}, "processed": {"uid": "aliceat_x_com"}});
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            read_wrapper(v).unwrap()
+        };
+        // processed.uid, mapped; ?uid= is only a fallback
+        let a = attribute_import(&old(json!({})), None, &mapping, Some("fallback")).unwrap();
+        assert_eq!((a.uid.as_str(), a.source), ("AliceRealUid", ImportUidSource::Legacy));
+        // an explicit uid is used as given
+        let a = attribute_import(&old(json!({"uid": "Explicit"})), None, &mapping, None).unwrap();
+        assert_eq!((a.uid.as_str(), a.source), ("Explicit", ImportUidSource::Record));
+        // the name of an R2 all/ object gives the uid and the time; unmapped and unstorable → its class
+        let bare = read_wrapper(json!({"memory": {"id": id, "created_at": "2025-01-01T00:00:00Z"}})).unwrap();
+        let a =
+            attribute_import(&bare, Some(&format!("mobil3-mentorships/all/2024-07-01/Bob@Y.org-{id}-1719792000000.json")), &mapping, None)
+                .unwrap();
+        assert_eq!((a.uid.as_str(), a.received_ms), ("bobat_y_org", Some(1_719_792_000_000)));
+        // a path that does not carry the memory's id is refused; nothing at all needs ?uid=
+        assert!(attribute_import(&bare, Some("mobil3-mentorships/all/2024-07-01/bob-other-1.json"), &mapping, None).is_err());
+        assert_eq!(attribute_import(&bare, None, &mapping, Some("dflt")).unwrap().source, ImportUidSource::Default);
+        assert_eq!(attribute_import(&bare, None, &mapping, None).unwrap_err().code(), "missing_field");
+        // a stored mapping round-trips through its pairs
+        assert_eq!(Mapping::from_pairs(mapping.pairs()), mapping);
     }
 
     #[test]

@@ -9,8 +9,11 @@ use futures_util::{stream, StreamExt};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::ingest::{index_existing, store_memory, Adopted, Incoming};
-use super::keys::{self, check_key_part, parse_day_summary_key, parse_memory_key, parse_transcript_key};
+use super::content::content_sha256;
+use super::ingest::{index_existing, store_memory, Adopted, Found, Incoming};
+use super::keys::{self, parse_day_summary_key, parse_memory_key, parse_transcript_key};
+use super::legacy::{self, Mapping};
+use super::legacy_repo;
 use super::payload::{memory_from_value, transcript_batch_from_value, unwrap_legacy};
 use super::render::{day, day_series, iso};
 use super::repo::{self, OmiRepo};
@@ -45,13 +48,16 @@ pub struct ImportReport {
 }
 
 /// NDJSON of legacy records, each a bare Omi memory (with a `uid`) or the old app's
-/// `{memory, processed, analytics, webhook_received_at}` wrapper. Idempotent like the webhook.
+/// `{memory, processed, analytics, webhook_received_at}` wrapper (optionally with `path`, the
+/// file or object it was read from), attributed by `legacy::attribute_import` through the
+/// stored uid mapping. Idempotent like the webhook, and deduplicated against it by content.
 pub async fn import(app: &App, default_uid: Option<&str>, lines: Vec<(usize, &str)>) -> Result<ImportReport> {
     let repo = OmiRepo::new(app.meta()?);
     let store = app.store()?;
-    let (repo, store) = (&repo, &store);
+    let mapping = legacy_repo::mapping(&store.meta).await?;
+    let (repo, store, mapping) = (&repo, &store, &mapping);
     let results: Vec<(usize, Result<bool>)> = stream::iter(lines)
-        .map(|(n, line)| async move { (n, import_line(app, store, repo, default_uid, line).await) })
+        .map(|(n, line)| async move { (n, import_line(app, store, repo, mapping, default_uid, line).await) })
         .buffer_unordered(IMPORT_CONCURRENCY)
         .collect()
         .await;
@@ -71,26 +77,24 @@ pub async fn import(app: &App, default_uid: Option<&str>, lines: Vec<(usize, &st
 }
 
 /// Stores one legacy record; `Ok(true)` when it was already stored.
-async fn import_line(app: &App, store: &Store, repo: &OmiRepo, default_uid: Option<&str>, line: &str) -> Result<bool> {
+async fn import_line(app: &App, store: &Store, repo: &OmiRepo, mapping: &Mapping, default_uid: Option<&str>, line: &str) -> Result<bool> {
     let value: Value = serde_json::from_str(line).map_err(|e| Error::bad_request("invalid_json", format!("not valid JSON: {e}")))?;
-    let record = unwrap_legacy(value)?;
-    let uid = record
-        .uid
-        .as_deref()
-        .or(default_uid)
-        .ok_or_else(|| Error::bad_request("missing_field", "uid: the record has none and no ?uid= was given"))?;
-    check_key_part(uid).map_err(|why| Error::invalid_field("uid", why))?;
-    let memory = memory_from_value(&record.memory)?;
-    let body = serde_json::to_vec(&record.memory)?;
-    let received_ms = record.received_ms.unwrap_or(memory.created_ms);
-    let stored = store_memory(
-        store,
-        repo,
-        app.config.write_daily_copy,
-        Incoming { uid: uid.to_string(), body, memory, received_ms, delivery_id: None, kind: "import" },
-        async { Ok(()) },
-    )
-    .await?;
+    let path = value.get("memory").filter(|m| m.is_object()).and(value.get("path")).and_then(Value::as_str).map(str::to_string);
+    let wrapper = legacy::read_wrapper(value)?;
+    let who = legacy::attribute_import(&wrapper, path.as_deref(), mapping, default_uid)?;
+    let memory = memory_from_value(&wrapper.memory)?;
+    let body = serde_json::to_vec(&wrapper.memory)?;
+    let received_ms = who.received_ms.unwrap_or(memory.created_ms);
+    let incoming = Incoming {
+        uid: who.uid,
+        content_sha256: content_sha256(&wrapper.memory),
+        body,
+        memory,
+        received_ms,
+        delivery_id: None,
+        kind: "import",
+    };
+    let stored = store_memory(store, repo, app.config.write_daily_copy, incoming, async { Ok(()) }).await?;
     Ok(stored.duplicate)
 }
 
@@ -104,8 +108,14 @@ pub struct ReconcileReport {
     pub scanned: usize,
     pub indexed: usize,
     pub already_indexed: usize,
-    /// The old app's duplicates of indexed content (not ours: left alone, only counted).
+    /// Objects someone else wrote whose content is indexed under another key (left alone,
+    /// only counted).
     pub duplicates: usize,
+    /// Memories under `by-user/` that r2d1 did not write: the old app's, left for
+    /// `POST /api/omi/legacy/migrate`, which attributes them (wrapper, name, mapping) and
+    /// deduplicates them against their `all/` copies. Indexing them here, under the uid in
+    /// their key, would split a mapped mentor in two.
+    pub legacy: usize,
     /// Our own leftovers of failed deliveries whose retry stored the same content: condemned
     /// and swept.
     pub removed_orphans: usize,
@@ -139,6 +149,10 @@ pub async fn reconcile_page(app: &App, kind: Kind, cursor: Option<String>, limit
     for object in unknown.into_iter().filter(|o| candidates.contains(&o.key)) {
         if marked.contains(&object.key) {
             report.skipped_marked += 1;
+            continue;
+        }
+        if kind == Kind::Memory && !object::is_ours(object, kind) {
+            report.legacy += 1;
             continue;
         }
         let outcome = match kind {
@@ -192,14 +206,16 @@ async fn adopt_memory(store: &Store, repo: &OmiRepo, info: &crate::store::BlobIn
     let (uid, memory_id, ts) =
         parse_memory_key(&info.key).ok_or_else(|| parse_error(&info.key, "key does not follow the by-user layout"))?;
     let Some(bytes) = found_bytes(store, info).await? else { return Ok(Outcome::Marked) };
-    let memory = serde_json::from_slice::<Value>(&bytes)
+    let record = serde_json::from_slice::<Value>(&bytes)
         .map_err(|e| Error::bad_request("invalid_json", format!("not JSON: {e}")))
-        .and_then(unwrap_legacy)
-        .and_then(|r| memory_from_value(&r.memory))?;
+        .and_then(unwrap_legacy)?;
+    let memory = memory_from_value(&record.memory)?;
     if memory.id != memory_id {
         return Err(parse_error(&info.key, format!("body id {} differs from the key's {memory_id}", memory.id)));
     }
-    Ok(match index_existing(store, repo, &uid, &memory, &info.key, &bytes, ts).await? {
+    let content = content_sha256(&record.memory);
+    let found = Found { uid: &uid, memory: &memory, content_sha256: &content, key: &info.key, body: &bytes, ts };
+    Ok(match index_existing(store, repo, found).await? {
         Adopted::Indexed(_) => Outcome::Indexed,
         Adopted::Marked => Outcome::Marked,
         Adopted::DuplicateOf(_) => Outcome::Leftover(vec![info.key.clone(), keys::daily_key(&uid, &memory_id, ts)]),

@@ -6,12 +6,15 @@
 //! reconciliation, deleting a mentor, retention, rollups). Jobs: [`jobs`]. HTTP: [`http`].
 
 pub mod analytics;
+pub mod content;
 pub mod cursor;
 pub mod keys;
 pub mod legacy;
+pub mod legacy_repo;
 pub mod payload;
 pub mod query;
 pub mod render;
+pub mod reply;
 pub mod repo;
 pub mod signature;
 pub mod tools;
@@ -20,3 +23,4 @@ pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod maintenance;
+pub mod migration;

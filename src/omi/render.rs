@@ -3,6 +3,8 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::analytics::{analyze_memory, STORED_TOP_WORDS};
+use super::legacy::sanitize_uid;
 use super::repo::{DayRow, LogRow};
 
 pub fn iso(ms: i64) -> String {
@@ -75,6 +77,44 @@ pub fn log_entry(r: &LogRow) -> LogEntry<'_> {
         received_at: iso(r.received_at),
         memory: None,
     }
+}
+
+/// A log in the old app's wrapper shape (`GET /api/omi/logs?format=legacy`), as its dashboard
+/// read them: `{memory, processed: {...memory, uid, word_frequency, speaker_stats}, analytics,
+/// webhook_received_at, processing_time_ms}`, where `uid` is the mentor's id as the old app
+/// sanitised it. The figures are r2d1's (`omi::analytics`), under the old names.
+pub fn legacy_log(r: &LogRow, memory: Value) -> Value {
+    let figures = analyze_memory(&memory, STORED_TOP_WORDS);
+    let word_frequency: serde_json::Map<String, Value> = figures.top_words.iter().map(|w| (w.word.clone(), json!(w.count))).collect();
+    let speaker_stats: serde_json::Map<String, Value> = figures
+        .speakers
+        .iter()
+        .map(|s| {
+            let stats =
+                json!({ "segments": s.segments, "words": s.words, "talk_seconds": s.talk_seconds, "name": s.name, "is_user": s.is_user });
+            (s.speaker.clone(), stats)
+        })
+        .collect();
+    let mut processed = match &memory {
+        Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    processed.insert("uid".into(), json!(sanitize_uid(&r.user_id)));
+    processed.insert("word_frequency".into(), Value::Object(word_frequency));
+    processed.insert("speaker_stats".into(), Value::Object(speaker_stats));
+    json!({
+        "memory": memory,
+        "processed": processed,
+        "analytics": {
+            "title": r.title, "category": r.category, "emoji": r.emoji, "language": r.language,
+            "segment_count": r.segment_count, "word_count": r.word_count, "duration_seconds": r.duration_seconds,
+            "action_item_count": r.action_items_total, "action_items_completed": r.action_items_total - r.action_items_open,
+            "speakers": figures.speakers.len(), "talk_seconds": figures.talk_seconds, "mentor_talk_share": figures.mentor_talk_share,
+            "discarded": r.discarded != 0,
+        },
+        "webhook_received_at": iso(r.received_at),
+        "processing_time_ms": 0,
+    })
 }
 
 pub const CSV_HEADER: &[&str] = &[

@@ -141,6 +141,8 @@ pub struct NewVersion<'a> {
     pub uid: &'a str,
     pub memory: &'a Memory,
     pub sha256: &'a str,
+    /// The content hash (`omi::content`): what deduplicates versions.
+    pub content_sha256: &'a str,
     pub r2_key: &'a str,
     pub daily_key: Option<&'a str>,
     pub size_bytes: usize,
@@ -277,10 +279,11 @@ pub fn logs_count(q: &LogsQuery) -> Statement {
 }
 
 /// The statements that record one stored version, as one atomic batch:
-/// 1. the version row (its number computed inside the transaction; a duplicate sha or key is
-///    ignored, which is what makes concurrent re-deliveries safe);
-/// 2. the index row, only from the version row this call inserted, and only if it is newer
-///    than what the index holds;
+/// 1. the version row (its number computed inside the transaction; a duplicate byte hash,
+///    content hash or key is ignored, which is what makes concurrent re-deliveries safe);
+/// 2. the index row, only from the version row this call inserted, and only if it was
+///    received later than what the index holds (an import of older content after the webhook
+///    stored a newer one becomes a version, not the current one);
 /// 3. and 4. the search entry for the index row, if the index now points at this object;
 /// 5. the delivery id, if any;
 /// 6. which version of this content won (ours, or one stored concurrently).
@@ -288,8 +291,8 @@ pub fn record_version(v: &NewVersion) -> Vec<Statement> {
     let m = v.memory;
     let mut stmts = vec![
         stmt!(
-            "INSERT INTO omi_memory_versions (user_id, memory_id, version, sha256, r2_key, daily_key, size_bytes, received_at) \
-             SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5, ?6, ?7 FROM omi_memory_versions \
+            "INSERT INTO omi_memory_versions (user_id, memory_id, version, sha256, r2_key, daily_key, size_bytes, received_at, content_sha256) \
+             SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8 FROM omi_memory_versions \
              WHERE user_id = ?1 AND memory_id = ?2 ON CONFLICT DO NOTHING",
             v.uid,
             m.id.as_str(),
@@ -297,7 +300,8 @@ pub fn record_version(v: &NewVersion) -> Vec<Statement> {
             v.r2_key,
             v.daily_key,
             v.size_bytes,
-            v.received_ms
+            v.received_ms,
+            v.content_sha256
         ),
         stmt!(
             "INSERT INTO omi_memories (user_id, memory_id, version, created_at, started_at, finished_at, duration_seconds, \
@@ -314,7 +318,8 @@ pub fn record_version(v: &NewVersion) -> Vec<Statement> {
                action_items_total = excluded.action_items_total, action_items_open = excluded.action_items_open, \
                r2_key = excluded.r2_key, sha256 = excluded.sha256, size_bytes = excluded.size_bytes, \
                received_at = excluded.received_at \
-             WHERE excluded.version > omi_memories.version",
+             WHERE excluded.received_at > omi_memories.received_at \
+               OR (excluded.received_at = omi_memories.received_at AND excluded.version > omi_memories.version)",
             v.r2_key,
             m.created_ms,
             m.started_ms,
@@ -353,16 +358,20 @@ pub fn record_version(v: &NewVersion) -> Vec<Statement> {
             v.received_ms
         ));
     }
-    stmts.push(winner(v.uid, &m.id, v.sha256));
+    stmts.push(winner(v.uid, &m.id, v.sha256, v.content_sha256));
     stmts
 }
 
-fn winner(uid: &str, memory_id: &str, sha256: &str) -> Statement {
+/// The version that holds these bytes or this content (the first, if an older row without a
+/// content hash holds the bytes and a newer one the content).
+fn winner(uid: &str, memory_id: &str, sha256: &str, content_sha256: &str) -> Statement {
     stmt!(
-        "SELECT version, r2_key, sha256, daily_key FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2 AND sha256 = ?3",
+        "SELECT version, r2_key, sha256, daily_key FROM omi_memory_versions \
+         WHERE user_id = ?1 AND memory_id = ?2 AND (sha256 = ?3 OR content_sha256 = ?4) ORDER BY version LIMIT 1",
         uid,
         memory_id,
-        sha256
+        sha256,
+        content_sha256
     )
 }
 
@@ -387,24 +396,36 @@ impl OmiRepo {
         OmiRepo { meta }
     }
 
-    /// The version already stored for this content, or for this delivery id of this mentor's
-    /// memory (delivery ids are scoped to uid and memory: another mentor's or memory's reuse of
-    /// an id is a new delivery).
-    pub async fn find_existing(&self, uid: &str, memory_id: &str, sha256: &str, delivery_id: Option<&str>) -> Result<Option<VersionRow>> {
+    /// The version already stored for these bytes or this content, or for this delivery id of
+    /// this mentor's memory (delivery ids are scoped to uid and memory: another mentor's or
+    /// memory's reuse of an id is a new delivery).
+    pub async fn find_existing(
+        &self,
+        uid: &str,
+        memory_id: &str,
+        sha256: &str,
+        content_sha256: &str,
+        delivery_id: Option<&str>,
+    ) -> Result<Option<VersionRow>> {
         let found = match delivery_id {
             Some(d) => {
                 self.meta
                     .first::<VersionRow>(stmt!(
-                        "SELECT version, r2_key, sha256, daily_key FROM omi_memory_versions WHERE user_id = ?1 AND memory_id = ?2 AND sha256 = ?3 \
+                        "SELECT * FROM (SELECT version, r2_key, sha256, daily_key FROM omi_memory_versions \
+                           WHERE user_id = ?1 AND memory_id = ?2 AND (sha256 = ?3 OR content_sha256 = ?5) ORDER BY version LIMIT 1) \
                          UNION ALL \
                          SELECT v.version, v.r2_key, v.sha256, v.daily_key FROM omi_deliveries d JOIN omi_memory_versions v \
                            ON v.user_id = d.user_id AND v.memory_id = d.memory_id AND v.sha256 = d.sha256 \
                          WHERE d.user_id = ?1 AND d.memory_id = ?2 AND d.delivery_id = ?4 LIMIT 1",
-                        uid, memory_id, sha256, d
+                        uid,
+                        memory_id,
+                        sha256,
+                        d,
+                        content_sha256
                     ))
                     .await?
             }
-            None => self.meta.first::<VersionRow>(winner(uid, memory_id, sha256)).await?,
+            None => self.meta.first::<VersionRow>(winner(uid, memory_id, sha256, content_sha256)).await?,
         };
         Ok(found)
     }

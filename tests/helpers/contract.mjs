@@ -161,6 +161,8 @@ export function validateResponse(method, path, status, headers, bodyText) {
     const allowed = route
       ? { 405: unmatched.methodNotAllowed, 401: { $ref: "#/components/responses/Unauthorized" } }
       : { 404: unmatched.notFound };
+    // OPTIONS on a documented path is the CORS preflight (ALLOWED_ORIGINS), answered 204.
+    if (route && method === "OPTIONS") allowed[204] = unmatched.preflight;
     Object.assign(allowed, {
       500: { $ref: "#/components/responses/InternalError" },
       502: { $ref: "#/components/responses/StorageError" },

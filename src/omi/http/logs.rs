@@ -10,8 +10,9 @@ use worker::{Headers, Request, Response};
 use super::{key_part, only_mentors};
 use crate::error::{Error, Result};
 use crate::http::{self, App};
+use crate::omi::payload::unwrap_legacy;
 use crate::omi::query::{daily_range, logs_query, Params};
-use crate::omi::render::{day_series, iso, log_entry, LogEntry};
+use crate::omi::render::{day_series, iso, legacy_log, log_entry, LogEntry};
 use crate::omi::repo::OmiRepo;
 use crate::store::object;
 use crate::store::BlobStore;
@@ -41,9 +42,18 @@ async fn stored_bytes(blobs: &BlobStore, key: &str, sha256: &str) -> Result<Vec<
 }
 
 /// `GET /api/omi/logs?userId=&limit=&cursor=&from=&to=&category=&q=&include_discarded=&full=`
+/// `[&source=][&format=legacy]`: the old app's parameters are accepted (`source` named where
+/// it read from, `r2` or local files: everything is in R2 now, so it changes nothing), and
+/// `format=legacy` answers each log in the old app's wrapper shape for its dashboard.
 pub async fn list(req: &Request, app: &App) -> Result<Response> {
-    let mut q = logs_query(&params(req))?;
+    let p = params(req);
+    let mut q = logs_query(&p)?;
     q.only_users = only_mentors(app);
+    let legacy = match p.get("format") {
+        None | Some("json") => false,
+        Some("legacy") => true,
+        Some(_) => return Err(Error::invalid_field("format", "must be json or legacy")),
+    };
     let repo = OmiRepo::new(app.meta()?);
     let (mut rows, total) = repo.logs(&q).await?;
     let next_cursor = if rows.len() > q.limit as usize {
@@ -52,6 +62,18 @@ pub async fn list(req: &Request, app: &App) -> Result<Response> {
     } else {
         None
     };
+    if legacy {
+        let blobs = app.blobs()?;
+        let bodies = join_all(rows.iter().map(|r| stored_bytes(&blobs, &r.r2_key, &r.sha256))).await;
+        let mut logs = Vec::with_capacity(rows.len());
+        for (row, body) in rows.iter().zip(bodies) {
+            let stored: Value = serde_json::from_slice(&body?).unwrap_or(Value::Null);
+            // Objects the old app wrote and reindex adopted hold a wrapper already.
+            let memory = unwrap_legacy(stored).map(|r| r.memory).unwrap_or(Value::Null);
+            logs.push(legacy_log(row, memory));
+        }
+        return http::ok(&json!({ "success": true, "logs": logs, "source": "r2", "total": total, "nextCursor": next_cursor }));
+    }
     let mut logs: Vec<LogEntry> = rows.iter().map(log_entry).collect();
     if q.full {
         let blobs = app.blobs()?;
@@ -122,28 +144,30 @@ pub async fn users(app: &App) -> Result<Response> {
     http::ok(&json!({ "success": true, "users": users, "total": users.len() }))
 }
 
+/// A mentor's stats as `GET /api/omi/users/{uid}/stats` shows them; `None` without memories.
+pub async fn stats_json(app: &App, uid: &str) -> Result<Option<Value>> {
+    let (t, categories) = OmiRepo::new(app.meta()?).user_stats(uid).await?;
+    if t.memories == 0 {
+        return Ok(None);
+    }
+    let categories: serde_json::Map<String, Value> = categories.iter().map(|c| (c.category.clone(), json!(c.memories))).collect();
+    Ok(Some(json!({
+        "memories": t.memories, "discarded": t.discarded.unwrap_or(0),
+        "totalDurationSeconds": t.total_duration_seconds,
+        "totalMinutes": (t.total_duration_seconds / 6.0).round() / 10.0,
+        "words": t.words, "segments": t.segments,
+        "categories": categories,
+        "actionItems": { "total": t.action_items_total, "completed": t.action_items_completed },
+        "activeDays": t.active_days,
+        "first": t.first.map(iso), "last": t.last.map(iso),
+    })))
+}
+
 /// `GET /api/omi/users/{uid}/stats`
 pub async fn stats(app: &App, uid: &str) -> Result<Response> {
     let uid = key_part("userId", uid)?;
-    let (t, categories) = OmiRepo::new(app.meta()?).user_stats(&uid).await?;
-    if t.memories == 0 {
-        return Err(Error::NotFound(format!("no memories for user {uid}")));
-    }
-    let categories: serde_json::Map<String, Value> = categories.iter().map(|c| (c.category.clone(), json!(c.memories))).collect();
-    http::ok(&json!({
-        "success": true,
-        "userId": uid,
-        "stats": {
-            "memories": t.memories, "discarded": t.discarded.unwrap_or(0),
-            "totalDurationSeconds": t.total_duration_seconds,
-            "totalMinutes": (t.total_duration_seconds / 6.0).round() / 10.0,
-            "words": t.words, "segments": t.segments,
-            "categories": categories,
-            "actionItems": { "total": t.action_items_total, "completed": t.action_items_completed },
-            "activeDays": t.active_days,
-            "first": t.first.map(iso), "last": t.last.map(iso),
-        }
-    }))
+    let stats = stats_json(app, &uid).await?.ok_or_else(|| Error::NotFound(format!("no memories for user {uid}")))?;
+    http::ok(&json!({ "success": true, "userId": uid, "stats": stats }))
 }
 
 /// `GET /api/omi/analytics/daily?from=&to=&userId=`

@@ -1,5 +1,6 @@
 //! Maintenance routes: legacy import, reindex from the bucket, reconciliation, deleting a
-//! mentor. The work is in `omi::maintenance`, shared with the jobs.
+//! mentor, and the old app's migration (uid mapping, migrate). The work is in
+//! `omi::maintenance` (shared with the jobs) and `omi::migration`.
 
 use worker::{Request, Response};
 
@@ -7,7 +8,11 @@ use super::key_part;
 use crate::error::{Error, Result};
 use crate::http::{self, App};
 use crate::omi::keys::check_key_part;
+use crate::omi::legacy::Mapping;
+use crate::omi::legacy_repo;
 use crate::omi::maintenance::{self as domain, MAX_IMPORT_LINES, RECONCILE_GRACE_MS};
+use crate::omi::migration::{self, Cursor};
+use crate::omi::query::Params;
 use crate::store::{jobs, Kind};
 
 /// `POST /api/omi/import[?uid=]`: NDJSON of legacy records.
@@ -77,4 +82,43 @@ pub async fn reconcile(req: &Request, app: &App) -> Result<Response> {
 pub async fn delete_user(app: &App, uid: &str) -> Result<Response> {
     let uid = key_part("userId", uid)?;
     http::ok(&domain::delete_user(app, &uid).await?)
+}
+
+/// The largest mapping accepted (a line per mentor: a programme has hundreds).
+const MAX_MAPPING_BYTES: usize = 1024 * 1024;
+
+fn mapping_json(mapping: &Mapping) -> serde_json::Value {
+    let pairs: serde_json::Map<String, serde_json::Value> = mapping.pairs().map(|(k, v)| (k.to_string(), v.into())).collect();
+    serde_json::json!({ "success": true, "count": pairs.len(), "mapping": pairs })
+}
+
+/// `GET /api/omi/legacy/mapping`: the old app's sanitised ids and the real Omi uids they stand
+/// for.
+pub async fn mapping(app: &App) -> Result<Response> {
+    http::ok(&mapping_json(&legacy_repo::mapping(&app.meta()?).await?))
+}
+
+/// `PUT /api/omi/legacy/mapping`: replaces the mapping with the body, a JSON object
+/// `{"sanitized": "RealOmiUid"}` or CSV lines `sanitized,RealOmiUid` (as the CLI's `--mapping`).
+pub async fn put_mapping(mut req: Request, app: &App) -> Result<Response> {
+    let body = http::read_body(&mut req, MAX_MAPPING_BYTES).await?;
+    let text = std::str::from_utf8(&body).map_err(|_| Error::invalid_field("mapping", "is not valid UTF-8"))?;
+    let mapping = Mapping::parse(text)?;
+    let meta = app.meta()?;
+    meta.batch(legacy_repo::replace_mapping(&mapping, meta.request().now())).await?;
+    http::ok(&mapping_json(&mapping))
+}
+
+/// `POST /api/omi/legacy/migrate[?dry_run=1][&cursor=][&limit=]`: one bounded step of the old
+/// app's migration (see `omi::migration`); call again with `nextCursor` until `done`.
+/// Without a cursor a new pass starts. One pass at a time.
+pub async fn migrate(req: &Request, app: &App) -> Result<Response> {
+    let p = Params::new(http::query_pairs(req));
+    let dry_run = p.flag("dry_run")?;
+    let limit = page_limit(req)?;
+    let cursor = p
+        .get("cursor")
+        .map(|c| Cursor::decode(c).ok_or_else(|| Error::bad_request("invalid_cursor", "cursor: is not a cursor this API returned")))
+        .transpose()?;
+    http::ok(&migration::step(app, cursor, dry_run, limit).await?)
 }

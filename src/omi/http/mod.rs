@@ -8,7 +8,12 @@ pub mod maintenance;
 pub mod webhook;
 
 use crate::error::{Error, Result};
-use crate::routes::{route, Route};
+use futures_util::future::LocalBoxFuture;
+use worker::{Request, Response};
+
+use crate::app::App;
+use crate::routes::{route, PathParams, Route};
+use webhook::Hook;
 
 pub static ROUTES: &[Route] = &[
     route!(Post "/api/omi/memory", Webhook, |req, app, _p| webhook::memory(req, app).await),
@@ -17,6 +22,13 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/omi/webhook", Webhook, |req, app, _p| webhook::transcript(req, app).await),
     route!(Post "/api/omi/day-summary", Webhook, |req, app, _p| webhook::day_summary(req, app).await),
     route!(Get "/api/omi/setup", Open, |req, app, _p| webhook::setup(&req, app).await),
+    // A mentor pasting a webhook URL into a browser sees it is alive (HEAD follows GET). One
+    // handler for the five: a closure each would be five copies of it in the wasm.
+    described("/api/omi/memory"),
+    described("/api/omi/conversation"),
+    described("/api/omi/transcript"),
+    described("/api/omi/webhook"),
+    described("/api/omi/day-summary"),
     route!(Get "/api/omi/logs", ApiToken, |req, app, _p| logs::list(&req, app).await),
     route!(Get "/api/omi/logs/{uid}/{memoryId}", ApiToken, |req, app, p| logs::one(&req, app, p.get("uid"), p.get("memoryId")).await),
     route!(Get "/api/omi/logs/{uid}/{memoryId}/versions", ApiToken, |_req, app, p| logs::versions(app, p.get("uid"), p.get("memoryId")).await),
@@ -31,7 +43,26 @@ pub static ROUTES: &[Route] = &[
     route!(Post "/api/omi/import", ApiToken, |req, app, _p| maintenance::import(req, app).await),
     route!(Post "/api/omi/reindex", ApiToken, |req, app, _p| maintenance::reindex(&req, app).await),
     route!(Post "/api/omi/reconcile", ApiToken, |req, app, _p| maintenance::reconcile(&req, app).await),
+    // The old app's data (issue 12).
+    route!(Get "/api/omi/legacy/mapping", ApiToken, |_req, app, _p| maintenance::mapping(app).await),
+    route!(Put "/api/omi/legacy/mapping", ApiToken, |req, app, _p| maintenance::put_mapping(req, app).await),
+    route!(Post "/api/omi/legacy/migrate", ApiToken, |req, app, _p| maintenance::migrate(&req, app).await),
 ];
+
+const fn described(path: &'static str) -> Route {
+    Route { method: worker::Method::Get, path, access: crate::routes::Access::Open, handler: describe }
+}
+
+fn describe(req: Request, app: &App, _p: PathParams) -> LocalBoxFuture<'_, Result<Response>> {
+    Box::pin(async move {
+        let hook = match req.path().trim_end_matches('/') {
+            "/api/omi/transcript" | "/api/omi/webhook" => Hook::Transcript,
+            "/api/omi/day-summary" => Hook::DaySummary,
+            _ => Hook::Memory,
+        };
+        webhook::describe_route(&req, app, hook).await
+    })
+}
 
 /// The forced filter of a list route: the mentors a narrow key may see when it did not name one
 /// (empty: no restriction). The router put it in `app.caller.grant`.

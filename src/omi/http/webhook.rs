@@ -1,17 +1,27 @@
-//! The endpoints Omi calls: memory created, real-time transcript, day summary, setup check.
+//! The endpoints Omi calls: memory created, real-time transcript, day summary, setup check;
+//! and what each answers to a browser (`GET`/`HEAD`: a short description, no data).
+//!
+//! Omi reads 200 answers (see `omi::reply`): real-time transcript answers carry no `message`,
+//! the memory answer's `message` follows `OMI_REPLY_MESSAGE`. A delivery is refused (4xx) only
+//! when it is not a delivery at all (no uid, not JSON, no memory id): an optional field never
+//! costs a mentor their webhook, which Omi disables after 100 failures in a row.
 
-use serde_json::json;
+use serde_json::{json, Map, Value};
 use worker::{Request, Response};
 
 use crate::access::enrollment::Admission;
 use crate::access::guard::{self, WebhookPass};
+use crate::access::rule::{Access as RuleAccess, RequestParams};
+use crate::access::table::{self, RouteRule, Verb};
 use crate::access::webhook::Via;
 use crate::error::{Error, Result};
 use crate::http::{self, App};
+use crate::omi::content::content_sha256;
 use crate::omi::ingest::{store_memory, Incoming};
 use crate::omi::keys::{check_key_part, day_summary_key, transcript_key};
 use crate::omi::payload::{memory_from_value, parse_json, parse_time, transcript_batch_from_value};
 use crate::omi::render;
+use crate::omi::reply::{self, Sender};
 use crate::omi::repo::{self, DaySummaryRow, OmiRepo};
 use crate::store::commit::write_and_commit;
 use crate::store::digest::sha256_hex;
@@ -84,8 +94,12 @@ fn delivery_id(req: &Request) -> Result<Option<String>> {
 
 /// `POST /api/omi/memory?uid=` (alias `/api/omi/conversation`).
 pub async fn memory(mut req: Request, app: &App) -> Result<Response> {
-    let Some(Delivery { uid, body, .. }) = read_webhook(&mut req, app).await? else { return discarded(&req) };
-    let memory = memory_from_value(&parse_json(&body)?)?;
+    let Some(Delivery { uid, body, via }) = read_webhook(&mut req, app).await? else { return discarded(&req) };
+    let value = parse_json(&body)?;
+    let memory = memory_from_value(&value)?;
+    let content = content_sha256(&value);
+    drop(value);
+    let sender = sender_of(via);
     let delivery_id = delivery_id(&req)?;
     let repo = OmiRepo::new(app.meta()?);
     let store = app.store()?;
@@ -98,7 +112,7 @@ pub async fn memory(mut req: Request, app: &App) -> Result<Response> {
         &store,
         &repo,
         app.config.write_daily_copy,
-        Incoming { uid: uid.clone(), body, memory, received_ms: app.now_ms, delivery_id, kind: "memory_created" },
+        Incoming { uid: uid.clone(), body, memory, content_sha256: content, received_ms: app.now_ms, delivery_id, kind: "memory_created" },
         admit(app, &uid),
     )
     .await?;
@@ -110,19 +124,23 @@ pub async fn memory(mut req: Request, app: &App) -> Result<Response> {
     if let Some(base) = &app.config.r2_public_url {
         storage["publicUrl"] = json!(format!("{base}/{}", stored.r2_key));
     }
-    http::ok(&json!({
+    let mut answer = json!({
         "success": true,
-        "message": if stored.duplicate { "Memory already stored in R2" } else { "Memory stored in R2" },
         "memory_id": memory_id,
         "user_id": uid,
         "duplicate": stored.duplicate,
         "version": stored.version,
         "storage": storage,
-    }))
+    });
+    if let Some(message) = reply::memory_message(app.config.omi_reply_message, sender, stored.duplicate) {
+        answer["message"] = json!(message);
+    }
+    http::ok(&answer)
 }
 
 /// `POST /api/omi/transcript?uid=[&session_id=]` (alias `/api/omi/webhook`): one batch of
-/// real-time segments, appended to its session. A re-sent identical batch is stored once.
+/// real-time segments, appended to its session. A re-sent identical batch is stored once. The
+/// answer has no `message`: Omi would push it to the mentor's phone for every batch.
 pub async fn transcript(mut req: Request, app: &App) -> Result<Response> {
     let Some(Delivery { uid, body, via }) = read_webhook(&mut req, app).await? else { return discarded(&req) };
     admit(app, &uid).await?;
@@ -165,7 +183,6 @@ pub async fn transcript(mut req: Request, app: &App) -> Result<Response> {
     }
     http::ok(&json!({
         "success": true,
-        "message": if fresh { "Transcript stored" } else { "Transcript batch already stored" },
         "user_id": uid,
         "session_id": session,
         "segments": segments,
@@ -173,30 +190,16 @@ pub async fn transcript(mut req: Request, app: &App) -> Result<Response> {
     }))
 }
 
-/// `POST /api/omi/day-summary?uid=`: keeps the raw body; the day is `summary_json.date`, else
-/// the day of `created_at`, else today.
+/// `POST /api/omi/day-summary?uid=`: keeps the raw body, whatever its optional fields say;
+/// the day is `summary_json.date`, else the day of `created_at`, else the day it arrived
+/// (see [`summary_date`]). Any JSON object is a day summary: older senders send only
+/// `summary` (a Python repr string), newer ones `summary_json`, possibly null.
 pub async fn day_summary(mut req: Request, app: &App) -> Result<Response> {
     let Some(Delivery { uid, body, .. }) = read_webhook(&mut req, app).await? else { return discarded(&req) };
     admit(app, &uid).await?;
     let value = parse_json(&body)?;
     let obj = value.as_object().ok_or_else(|| Error::bad_request("invalid_json", "body must be a JSON object"))?;
-    let summary =
-        obj.get("summary_json").filter(|v| !v.is_null()).ok_or_else(|| Error::bad_request("missing_field", "summary_json: is required"))?;
-    if !summary.is_object() {
-        return Err(Error::invalid_field("summary_json", "must be an object"));
-    }
-    let date = match summary.get("date").and_then(|d| d.as_str()) {
-        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|_| Error::invalid_field("summary_json.date", "must be YYYY-MM-DD"))?
-            .to_string(),
-        None => {
-            let ms = match obj.get("created_at") {
-                Some(v) if !v.is_null() => parse_time(v, "created_at")?,
-                _ => app.now_ms,
-            };
-            chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%d").to_string()
-        }
-    };
+    let date = summary_date(obj, app.now_ms);
     let sha = sha256_hex(&body);
     // Each delivery its own key; the row moves to the newest and the replaced object is
     // condemned in the same batch (never overwritten in place, where a reader could see bytes
@@ -218,6 +221,21 @@ pub async fn day_summary(mut req: Request, app: &App) -> Result<Response> {
     )
 }
 
+/// The day a day summary belongs to: `summary_json.date` when it is a `YYYY-MM-DD`, else the
+/// UTC day of `created_at` when that is a time, else the day of `received_ms`. Never an error:
+/// these fields are optional, and a refused summary would count against the mentor's webhook.
+pub fn summary_date(obj: &Map<String, Value>, received_ms: i64) -> String {
+    let declared = obj
+        .get("summary_json")
+        .and_then(|s| s.get("date"))
+        .and_then(Value::as_str)
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok().map(|d| d.to_string()));
+    declared.unwrap_or_else(|| {
+        let ms = obj.get("created_at").filter(|v| !v.is_null()).and_then(|v| parse_time(v, "created_at").ok()).unwrap_or(received_ms);
+        render::day(ms)
+    })
+}
+
 /// `GET /api/omi/setup?uid=`: Omi's setup check (`access::guard::setup_completed`): under
 /// `OMI_ENROLLMENT=required` once the uid is enrolled, under `open` also once it has
 /// delivered anything. Open like the webhooks: it tells only whether a uid is known.
@@ -232,4 +250,124 @@ fn signed(via: Via) -> bool {
 
 fn discarded(req: &Request) -> Result<Response> {
     guard::discarded(&uid_param(req)?)
+}
+
+/// Who sent a delivery, as far as its answer matters: only the app-level signing secret is an
+/// integration app (Omi shows its memory answer as a chat message); a per-mentor token or
+/// secret is the mentor's own developer webhook.
+fn sender_of(via: Via) -> Sender {
+    if via == Via::AppSignature {
+        Sender::IntegrationApp
+    } else {
+        Sender::DeveloperWebhook
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a browser sees
+
+/// The webhook routes, described for a person who pastes the URL into a browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    Memory,
+    Transcript,
+    DaySummary,
+}
+
+/// A short description of a webhook route (no data, no secrets): what it takes, how it is
+/// authenticated on this deployment, and that it is alive.
+pub fn describe(hook: Hook, path: &str, signed: bool) -> Value {
+    let (event, what) = match hook {
+        Hook::Memory => ("memory_created", "Omi posts each finished conversation (memory) here"),
+        Hook::Transcript => ("transcript_processed", "Omi posts real-time transcript segments here during a live session"),
+        Hook::DaySummary => ("day_summary", "Omi posts a mentor's day summary here, once a day"),
+    };
+    json!({
+        "success": true,
+        "status": "ready",
+        "service": "r2d1",
+        "endpoint": path,
+        "event": event,
+        "description": what,
+        "method": "POST",
+        "contentType": "application/json",
+        "query": { "uid": "the mentor's Omi uid (Omi adds it)" },
+        "authentication": if signed {
+            "X-Omi-Signature (the app's signing secret), or the mentor's own credential"
+        } else {
+            "?token= or Authorization: Bearer (the mentor's own credential), or X-Omi-Signature by the mentor's own secret"
+        },
+        "setupCheck": "/api/omi/setup?uid=",
+    })
+}
+
+/// `GET`/`HEAD` on a webhook route: the description. `GET /api/omi/memory?uid=` adds the
+/// mentor's stats, as the old app's endpoint did, for a caller who may read them.
+pub async fn describe_route(req: &Request, app: &App, hook: Hook) -> Result<Response> {
+    let path = req.path();
+    let mut answer = describe(hook, &path, app.config.omi_signing_secret.is_some());
+    if hook == Hook::Memory {
+        if let Some(uid) = http::query_param(req, "uid").filter(|u| !u.is_empty()) {
+            check_key_part(&uid).map_err(|why| Error::invalid_field("uid", why))?;
+            answer["userId"] = json!(uid);
+            if may_read_stats(req, app, &uid).await {
+                answer["stats"] = super::logs::stats_json(app, &uid).await?.unwrap_or(Value::Null);
+            } else {
+                answer["stats"] = Value::Null;
+                answer["statsRequire"] = json!("Authorization: Bearer <an API key with omi:export for this uid, or API_TOKEN>");
+            }
+        }
+    }
+    http::ok(&answer)
+}
+
+/// Whether the caller may see this mentor's stats: what `GET /api/omi/users/{uid}/stats` asks
+/// (its row in `access::table`). The description itself is open, so a missing or refused
+/// credential only leaves the stats out.
+async fn may_read_stats(req: &Request, app: &App, uid: &str) -> bool {
+    if http::header(req, "Authorization").is_none() {
+        return false;
+    }
+    let Some(RouteRule { access: RuleAccess::Key(rule), .. }) = table::rule_for(Verb::Get, "/api/omi/users/{uid}/stats") else {
+        return false;
+    };
+    let Ok(principal) = guard::authenticate(app, req).await else { return false };
+    let path = [("uid", uid)];
+    guard::authorize(rule, &principal, &RequestParams { path: &path, query: &[] }).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_day_summary_always_has_a_day() {
+        let received = 1_735_776_000_000; // 2025-01-02
+        assert_eq!(
+            summary_date(&obj(json!({"summary_json": {"date": "2024-01-15"}, "created_at": "2024-01-16T00:00:00+00:00"})), received),
+            "2024-01-15"
+        );
+        assert_eq!(summary_date(&obj(json!({"summary_json": null, "created_at": "2024-01-16T23:30:00+00:00"})), received), "2024-01-16");
+        assert_eq!(summary_date(&obj(json!({"summary": "{'a': 1}", "created_at": "2024-01-16T23:30:00+00:00"})), received), "2024-01-16");
+        assert_eq!(
+            summary_date(&obj(json!({"summary_json": {"date": "Jan 15"}, "created_at": "2024-01-16T00:00:00Z"})), received),
+            "2024-01-16"
+        );
+        assert_eq!(summary_date(&obj(json!({"summary_json": [1], "created_at": "yesterday"})), received), "2025-01-02");
+        assert_eq!(summary_date(&obj(json!({})), received), "2025-01-02");
+    }
+
+    #[test]
+    fn descriptions_carry_no_pushable_message_and_no_data() {
+        for hook in [Hook::Memory, Hook::Transcript, Hook::DaySummary] {
+            let d = describe(hook, "/api/omi/x", false);
+            assert!(!reply::is_pushable(&d));
+            assert_eq!(d["method"], "POST");
+        }
+        assert!(describe(Hook::Memory, "/p", true)["authentication"].as_str().unwrap().contains("X-Omi-Signature"));
+    }
 }
