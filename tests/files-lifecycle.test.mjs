@@ -168,6 +168,25 @@ test("deleting a version frees exactly its unshared objects, keeps a clean byte-
   await expectError(await w.api("/api/apps/dv/versions/9", { method: "DELETE" }), 404, "not_found");
 });
 
+test("version numbers stay exact in D1: an import may name up to 2^53 - 2, then the counter refuses a snapshot with 409 and the app still reads (found by schemathesis)", async () => {
+  const top = 2 ** 53 - 2;
+  await expectError(
+    await w.api("/api/admin/storage/import", json("POST", { app: "vmax", app_files: [{ path: "a.txt", content: "a" }], app_versions: [{ version_number: top + 1, files: [] }] })),
+    400,
+    "invalid_field",
+  );
+  await ok(await w.api("/api/admin/storage/import", json("POST", { app: "vmax", app_files: [{ path: "a.txt", content: "a" }], app_versions: [{ version_number: top, files: [] }] })));
+  // The counter holds the number after the newest, 2^53 - 1: still an integer D1 hands back.
+  const [row] = await rows("SELECT next_version FROM apps WHERE id = 'vmax'");
+  assert.equal(row.next_version, top + 1);
+  assert.equal((await ok(await w.api("/api/apps/vmax"))).next_version, top + 1);
+  await ok(await w.api("/api/apps"));
+  await expectError(await version("vmax", "one too many"), 409, "conflict");
+  await expectError(await w.api(`/api/apps/vmax/versions/${top}/restore`, { method: "POST" }), 409, "conflict");
+  assert.deepEqual((await rows("SELECT version_number FROM app_versions WHERE app_id = 'vmax'")).map((r) => r.version_number), [top]);
+  await ok(await w.api("/api/apps/vmax/versions"));
+});
+
 test("deleting an app removes every row and object it owns (orphans under its prefix too) and nothing of another app's", async () => {
   // Enough files for a manifest over 4 KiB, which lives in R2 as a snapshot object.
   const files = Array.from({ length: 60 }, (_, i) => ({ path: `src/module-${String(i).padStart(3, "0")}.js`, content: text(300 + i, `m${i}`) }));

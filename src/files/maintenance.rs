@@ -378,10 +378,11 @@ fn timestamp(v: &Option<serde_json::Value>, default: i64) -> i64 {
     ms.filter(|t| (0..=crate::omi::payload::MAX_TIME_MS).contains(t)).unwrap_or(default)
 }
 
-/// The largest version number an import may name: D1 hands integers past 2^53 back as floats,
+/// The largest version number there can be: D1 hands integers past 2^53 - 1 back as floats,
 /// which no row type reads (schemathesis stored 2^53 once, and the app's version list was a 502
-/// from then on).
-pub const MAX_VERSION_NUMBER: i64 = (1 << 53) - 1;
+/// from then on). One below that, because the app's counter (`apps.next_version`) holds the
+/// number after the newest; snapshots and restores past it are refused.
+pub const MAX_VERSION_NUMBER: i64 = (1 << 53) - 2;
 
 /// Checked before anything is written, so a bad number changes nothing.
 fn check_version_numbers(versions: &[OldVersion]) -> Result<()> {

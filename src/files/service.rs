@@ -460,7 +460,7 @@ impl Files {
         let locations: HashMap<&str, &str> =
             current.iter().map(|f| (f.path.as_str(), f.storage_location.as_deref().unwrap_or(""))).collect();
         // The counter, not the newest version + 1: a deleted version's number is never reused.
-        let next = app_row.next_version.max(previous.0.unwrap_or(0) + 1);
+        let next = next_version_number(app_id, app_row.next_version, previous.0)?;
         let recorded = self
             .record(
                 app,
@@ -510,7 +510,7 @@ impl Files {
         let planned = manifest::plan_version(&states(&previous.1), &states(&target), true);
         let locations: HashMap<&str, &str> =
             target.iter().map(|f| (f.path.as_str(), f.storage_location.as_deref().unwrap_or(""))).collect();
-        let next = app_row.next_version.max(previous.0.unwrap_or(0) + 1);
+        let next = next_version_number(app_id, app_row.next_version, previous.0)?;
         let mut restore = repo::log_restore(app_id.as_str(), app_row.revision, v, app.now_ms);
         restore.extend(repo::restore_files(app_id.as_str(), app_row.revision, v, app.now_ms));
         // The restored rows reference the version's objects: the batch is fenced for them too.
@@ -734,6 +734,19 @@ impl Files {
         let (bytes, _) = self.load(&format!("version {v} file {path}"), &rec).await?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
+}
+
+/// The number a new version gets: the app's counter (never below the newest + 1), refused past
+/// [`maintenance::MAX_VERSION_NUMBER`] so the counter stays a number D1 hands back exactly.
+fn next_version_number(app_id: &AppId, counter: i64, newest: Option<i64>) -> Result<i64> {
+    let next = counter.max(newest.unwrap_or(0) + 1);
+    if next > crate::files::maintenance::MAX_VERSION_NUMBER {
+        return Err(Error::Conflict(format!(
+            "{app_id} has used every version number (the last is {})",
+            crate::files::maintenance::MAX_VERSION_NUMBER
+        )));
+    }
+    Ok(next)
 }
 
 /// A change's quota check: the quota, the usage it was checked from, and the statements that
