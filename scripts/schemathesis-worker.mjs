@@ -17,7 +17,9 @@ import { makeMemory } from "../tests/helpers/omi.mjs";
 
 const fixture = (name) => readFileSync(join(ROOT, "tests", "fixtures", "omi", name), "utf8");
 
-const w = await startWorker({ bindings: { OMI_WEBHOOK_TOKEN: API_TOKEN } });
+// The chat tools get a signing secret schemathesis does not know: its calls are then refused as
+// unsigned (401), the answer a deployment gives, rather than "not configured" (503).
+const w = await startWorker({ bindings: { OMI_WEBHOOK_TOKEN: API_TOKEN, OMI_TOOLS_SECRET: "whsec_schemathesis_does_not_know_this" } });
 let stopping = false;
 async function stop(code = 0) {
   if (stopping) return;

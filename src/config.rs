@@ -70,6 +70,10 @@ pub struct Config {
     /// The Omi app's `whsec_…` signing secret: a valid `X-Omi-Signature` by it is accepted for
     /// every uid, and the legacy token is then ignored.
     pub omi_signing_secret: Option<Secret>,
+    /// The secret Omi signs chat-tool calls with (`v2`); unset, the app's signing secret
+    /// (`OMI_SIGNING_SECRET`) is used, since an Omi app has one secret for both. With
+    /// neither, the tools answer 503: they would otherwise serve any uid's logs to anyone.
+    pub omi_tools_secret: Option<Secret>,
     /// `OMI_ENROLLMENT`: whether deliveries of uids nobody enrolled are stored.
     pub omi_enrollment: EnrollmentMode,
     /// `AUDIT_RETENTION_DAYS`: how long the audit log keeps its rows.
@@ -94,24 +98,28 @@ pub struct Config {
     pub prices: Prices,
     /// Key of signed URLs, derived from `SIGNED_URL_SECRET`; unset: no signed URLs.
     pub signed_url_key: Option<UrlKey>,
-    /// Subrequests (D1 queries and R2 reads) one export or archive may make
-    /// (`SUBREQUEST_BUDGET`): 1,000 by default, the cap on calls to Cloudflare services per
-    /// request; set 50 on the Workers Free plan. An export that needs more answers with the
-    /// files that fit and says where to continue.
-    pub subrequest_budget: usize,
+    /// The subrequests (R2 and D1 calls) one request may make: the Workers plan's limit (50
+    /// on Free). Reads that could need more (a long transcript, an export with content, a
+    /// mentor's archive) are served in pages or parts that stay under it.
+    pub subrequest_budget: u32,
     /// Origins whose browsers may call the API (`ALLOWED_ORIGINS`; see `cors`).
     pub allowed_origins: AllowedOrigins,
     /// Whether the memory answer carries a `message` (`OMI_REPLY_MESSAGE`; see `omi::reply`).
     pub omi_reply_message: ReplyMessage,
 }
 
-/// Fewest subrequests an export may be given: its fixed reads plus one file.
-pub const MIN_SUBREQUEST_BUDGET: usize = 10;
-pub const DEFAULT_SUBREQUEST_BUDGET: usize = 1000;
-
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// The Free plan's subrequest limit per request.
+pub const DEFAULT_SUBREQUEST_BUDGET: u32 = 50;
+/// Below this a request cannot read a page and an object.
+pub const MIN_SUBREQUEST_BUDGET: u32 = 10;
 
 impl Config {
+    /// The chat tools' signing secret: `OMI_TOOLS_SECRET`, else `OMI_SIGNING_SECRET`.
+    pub fn tools_secret(&self) -> Option<&Secret> {
+        self.omi_tools_secret.as_ref().or(self.omi_signing_secret.as_ref())
+    }
+
     /// Reads every setting through `lookup` (vars and secrets by name). Empty strings count as
     /// unset, so a blank line in `.dev.vars` does not become an empty, guessable token.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
@@ -148,6 +156,11 @@ impl Config {
             Some(v) => Some(v.parse::<u32>().map_err(|_| format!("RETENTION_DAYS must be a whole number, got {v:?}"))?).filter(|d| *d > 0),
         };
 
+        let subrequest_budget = number("SUBREQUEST_BUDGET", DEFAULT_SUBREQUEST_BUDGET as usize)?;
+        if subrequest_budget < MIN_SUBREQUEST_BUDGET as usize || subrequest_budget > 1_000_000 {
+            return Err(format!("SUBREQUEST_BUDGET must be from {MIN_SUBREQUEST_BUDGET} to 1000000, got {subrequest_budget}"));
+        }
+
         let gc_grace = match get("GC_GRACE_HOURS") {
             None => Grace::default(),
             Some(v) => Grace::from_hours(&v).map_err(|why| format!("GC_GRACE_HOURS {why}"))?,
@@ -157,10 +170,6 @@ impl Config {
         let default_quota = Quota::from_lookup(get)?;
         let prices = Prices::from_lookup(get)?;
         let signed_url_key = get("SIGNED_URL_SECRET").map(|s| UrlKey::from_secret(&s)).transpose()?;
-        let subrequest_budget = number("SUBREQUEST_BUDGET", DEFAULT_SUBREQUEST_BUDGET)?;
-        if subrequest_budget < MIN_SUBREQUEST_BUDGET {
-            return Err(format!("SUBREQUEST_BUDGET must be at least {MIN_SUBREQUEST_BUDGET}"));
-        }
         let allowed_origins = AllowedOrigins::parse(get("ALLOWED_ORIGINS").as_deref())?;
         let omi_reply_message = ReplyMessage::parse(get("OMI_REPLY_MESSAGE").as_deref())?;
 
@@ -168,6 +177,7 @@ impl Config {
             api_token: secret("API_TOKEN"),
             omi_webhook_token: secret("OMI_WEBHOOK_TOKEN"),
             omi_signing_secret: secret("OMI_SIGNING_SECRET"),
+            omi_tools_secret: secret("OMI_TOOLS_SECRET"),
             omi_enrollment: EnrollmentMode::parse(get("OMI_ENROLLMENT").as_deref())?,
             audit_retention_days: parse_retention_days(get("AUDIT_RETENTION_DAYS").as_deref())?,
             max_body_bytes: number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
@@ -182,7 +192,7 @@ impl Config {
             default_quota,
             prices,
             signed_url_key,
-            subrequest_budget,
+            subrequest_budget: subrequest_budget as u32,
             allowed_origins,
             omi_reply_message,
         })
@@ -211,7 +221,7 @@ mod tests {
         assert_eq!(c.default_quota, Quota::default());
         assert_eq!(c.prices, Prices::default());
         assert!(c.signed_url_key.is_none());
-        assert_eq!(c.subrequest_budget, 1000);
+        assert_eq!(c.subrequest_budget, 50);
         assert_eq!(c.storage_mode, StorageMode::Hybrid);
         assert_eq!(c.retention_days, None);
         assert_eq!(c.gc_grace, Grace::default());
@@ -237,6 +247,18 @@ mod tests {
         assert_eq!(c.audit_retention_days, 30);
         assert!(config(&[("OMI_ENROLLMENT", "closed")]).unwrap_err().contains("OMI_ENROLLMENT"));
         assert!(config(&[("AUDIT_RETENTION_DAYS", "0")]).unwrap_err().contains("AUDIT_RETENTION_DAYS"));
+    }
+
+    #[test]
+    fn the_tools_secret_falls_back_to_the_signing_secret_and_the_budget_is_bounded() {
+        assert!(config(&[]).unwrap().tools_secret().is_none());
+        assert_eq!(config(&[("OMI_SIGNING_SECRET", "whsec_a")]).unwrap().tools_secret().unwrap().expose(), "whsec_a");
+        let both = config(&[("OMI_SIGNING_SECRET", "whsec_a"), ("OMI_TOOLS_SECRET", "whsec_t")]).unwrap();
+        assert_eq!(both.tools_secret().unwrap().expose(), "whsec_t");
+        assert_eq!(config(&[]).unwrap().subrequest_budget, 50);
+        assert_eq!(config(&[("SUBREQUEST_BUDGET", "1000")]).unwrap().subrequest_budget, 1000);
+        assert!(config(&[("SUBREQUEST_BUDGET", "5")]).unwrap_err().contains("SUBREQUEST_BUDGET"));
+        assert!(config(&[("SUBREQUEST_BUDGET", "many")]).unwrap_err().contains("SUBREQUEST_BUDGET"));
     }
 
     #[test]

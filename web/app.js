@@ -1,15 +1,17 @@
 // The r2d1 dashboard: a hash-routed single page over the worker's public API. Routes:
 //   #/mentors, #/mentors/<uid>?days=30|90, #/logs?<filters>, #/logs/<uid>/<memoryId>,
-//   #/apps, #/apps/<app>, #/apps/<app>/diff?from=&to=, #/storage, #/keys, #/onboarding, #/audit
+//   #/apps, #/apps/<app>, #/apps/<app>/diff?from=&to=, #/storage, #/directory, #/keys, #/onboarding,
+//   #/audit
 // Filters and pages live in the hash, so a view can be shared and reloaded. Pages the signed-in
 // key cannot use are not shown (GET /api/me, web/session.js).
 import { h, mount } from "./dom.js";
 import { token, whenUnauthorized } from "./api.js";
-import { session, can, ownMentors } from "./session.js";
+import { session, can, canAll, ownMentors } from "./session.js";
 import { startLive } from "./live.js";
 import { parseHash } from "./router.js";
 import { loginView } from "./views/login.js";
-import { mentorsView, mentorView } from "./views/mentors.js";
+import { mentorView } from "./views/mentors.js";
+import { mentorsView, directoryView } from "./views/programme.js";
 import { logsView, memoryView } from "./views/logs.js";
 import { appsView, appView, diffView } from "./views/apps.js";
 import { storageView } from "./views/storage.js";
@@ -21,20 +23,23 @@ import { auditView } from "./views/audit.js";
 const NAV = [
   ["mentors", "Mentors", "omi:export"],
   ["logs", "Logs", "omi:read"],
+  // The whole programme's directory: a mentor's own key has no use for it.
+  ["directory", "Directory", "omi:export", "all"],
   ["apps", "Apps", "apps:read"],
   ["storage", "Storage", "storage:admin"],
   ["keys", "Keys", "admin"],
   ["onboarding", "Onboarding", "admin"],
   ["audit", "Audit", "admin"],
 ];
-const allowed = (page) => NAV.some(([p, , cap]) => p === page && can(cap));
+const shown = ([, , cap, reach]) => (reach === "all" ? canAll(cap) : can(cap));
+const allowed = (page) => NAV.some((entry) => entry[0] === page && shown(entry));
 
 /** Where a key lands: the logs (a mentor's key: that mentor's own); otherwise its first page. */
 function home() {
   const mine = ownMentors();
   if (mine && mine.length === 1) return `#/logs?userId=${encodeURIComponent(mine[0])}`;
   if (can("omi:read")) return "#/logs";
-  const first = NAV.find(([, , cap]) => can(cap));
+  const first = NAV.find(shown);
   return first ? `#/${first[0]}` : "#/none";
 }
 
@@ -50,6 +55,8 @@ function pick(route) {
       return b ? ["app", () => appView(b)] : ["apps", appsView];
     case "storage":
       return ["storage", storageView];
+    case "directory":
+      return ["directory", directoryView];
     case "keys":
       return ["keys", keysView];
     case "onboarding":
@@ -122,7 +129,7 @@ function renderShell() {
   const nav = h(
     "nav",
     { "aria-label": "Sections" },
-    h("ul", {}, NAV.filter(([, , cap]) => can(cap)).map(([path, label]) => h("li", {}, h("a", { href: `#/${path}`, "data-nav": path }, label)))),
+    h("ul", {}, NAV.filter(shown).map(([path, label]) => h("li", {}, h("a", { href: `#/${path}`, "data-nav": path }, label)))),
   );
   const me = session.me || {};
   const who = h("span", { class: "who", title: (me.scopes || []).join(" ") }, me.credential === "apiKey" ? `${me.name} (${me.prefix})` : "API_TOKEN");

@@ -13,8 +13,8 @@ function dataTable(caption, headers, rows) {
   );
 }
 
-/** Columns: `points` = [{ label, value }], e.g. one per day. */
-export function columnChart({ title, points, unit = "" }) {
+/** Columns: `points` = [{ label, value }], e.g. one per day (`span` names what a point is). */
+export function columnChart({ title, points, unit = "", span = "days", firstColumn = "Day" }) {
   const W = 440;
   const H = 170;
   const pad = { l: 34, r: 6, t: 10, b: 22 };
@@ -25,7 +25,7 @@ export function columnChart({ title, points, unit = "" }) {
   const step = innerW / Math.max(1, points.length);
   const bw = Math.max(1, step * 0.75);
   const busiest = points.reduce((a, p) => (p.value > a.value ? p : a), points[0] || { value: 0, label: "" });
-  const label = `${title}: ${total} ${unit} in total over ${points.length} days; busiest ${busiest.label} with ${busiest.value}.`;
+  const label = `${title}: ${total} ${unit} in total over ${points.length} ${span}; busiest ${busiest.label} with ${busiest.value}.`;
   const svg = h(
     "svg:svg",
     { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": label, "data-total": total },
@@ -47,11 +47,11 @@ export function columnChart({ title, points, unit = "" }) {
         : null,
     ),
   );
-  return h("figure", { class: "chart-box" }, h("figcaption", {}, title), svg, dataTable(title, ["Day", unit || "Value"], points.map((p) => [p.label, p.value])));
+  return h("figure", { class: "chart-box" }, h("figcaption", {}, title), svg, dataTable(title, [firstColumn, unit || "Value"], points.map((p) => [p.label, p.value])));
 }
 
 /** Horizontal bars: `items` = [{ label, value }], largest first. */
-export function barChart({ title, items, unit = "" }) {
+export function barChart({ title, items, unit = "", firstColumn = "Category" }) {
   const W = 360;
   const rowH = 26;
   const labelW = 110;
@@ -72,5 +72,5 @@ export function barChart({ title, items, unit = "" }) {
       ];
     }),
   );
-  return h("figure", { class: "chart-box" }, h("figcaption", {}, title), svg, dataTable(title, ["Category", unit || "Value"], items.map((i) => [i.label, i.value])));
+  return h("figure", { class: "chart-box" }, h("figcaption", {}, title), svg, dataTable(title, [firstColumn, unit || "Value"], items.map((i) => [i.label, i.value])));
 }

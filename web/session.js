@@ -26,6 +26,11 @@ export function can(capability, target) {
   return target === undefined ? reach.length > 0 : reach.includes(target);
 }
 
+/** Whether the key reaches `capability` for every mentor or app, not only some. */
+export function canAll(capability) {
+  return Boolean(me && me.can && me.can[capability] === "all");
+}
+
 /** The mentors a narrow key reads (null: all of them, or none). */
 export function ownMentors() {
   const reach = me && me.can ? me.can["omi:read"] : null;

@@ -3,8 +3,8 @@
 //! | scope | grants |
 //! |---|---|
 //! | `admin` | everything, including key, invite and credential management and the audit log |
-//! | `omi:read` / `omi:read:{uid}` | every mentor's / one mentor's logs, memories, versions, transcripts, day summaries and live events, and everything `omi:export` grants |
-//! | `omi:export` / `omi:export:{uid}` | aggregates and bulk metadata: export, mentor list, stats, daily analytics |
+//! | `omi:read` / `omi:read:{uid}` | every mentor's / one mentor's logs, memories, versions, transcripts, day summaries, memory analytics, archives, exports with content (`include=`) and live events, and everything `omi:export` grants |
+//! | `omi:export` / `omi:export:{uid}` | aggregates and bulk metadata: export, mentor list, stats, daily analytics, mentor analytics, the directory and the Mentors page's activity |
 //! | `omi:write` | imports and mentor deletion (writes that do not come from Omi) |
 //! | `apps:read` / `apps:read:{app}` | every app's / one app's files, versions, diffs, archives, settings |
 //! | `apps:write` / `apps:write:{app}` | the same apps' writes (files, batches, versions, restores, settings), and reading them |

@@ -130,6 +130,21 @@ pub const ROUTES: &[RouteRule] = &[
     r(Post, "/api/omi/import", key(OmiWrite, NOTHING), "import legacy logs", Existing),
     r(Post, "/api/omi/reindex", key(StorageAdmin, NOTHING), "index memories found in R2", Existing),
     r(Post, "/api/omi/reconcile", key(StorageAdmin, NOTHING), "reconcile the index with R2", Existing),
+    // The programme's view (issue 14).
+    r(
+        Get,
+        "/api/omi/logs/{uid}/{memoryId}/analytics",
+        key(OmiRead, UID),
+        "a memory's analytics: words, unique words, top words, speakers' talk time, topics",
+        Issue14,
+    ),
+    r(Get, "/api/omi/logs/{uid}/{memoryId}/transcript", key(OmiRead, UID), "the real-time transcript a memory came from, paged", Issue14),
+    r(Get, "/api/omi/users/{uid}/analytics", key(OmiExport, UID), "a mentor's hours per week, talk share and top words", Issue14),
+    r(Get, "/api/omi/users/{uid}/archive", key(OmiRead, UID), "a mentor's complete data as one archive (GDPR access)", Issue14),
+    r(Get, "/api/omi/directory", key(OmiExport, OWN), "the mentor directory: names, cohorts, mentees, uids", Issue14),
+    r(Put, "/api/omi/directory/{personId}", key(OmiWrite, NOTHING), "save a person of the mentor directory", Issue14),
+    r(Delete, "/api/omi/directory/{personId}", key(OmiWrite, NOTHING), "remove a person from the mentor directory", Issue14),
+    r(Get, "/api/omi/programme", key(OmiExport, OWN), "per mentor: sessions and hours per week, last session, who is quiet", Issue14),
     // The old app's data.
     r(Get, "/api/omi/legacy/mapping", key(StorageAdmin, NOTHING), "the old app's sanitised ids → real Omi uids", Issue12),
     r(Put, "/api/omi/legacy/mapping", key(StorageAdmin, NOTHING), "replace the uid mapping (JSON or CSV)", Issue12),

@@ -78,6 +78,7 @@ pub struct WordCount {
 
 /// One speaker's part of a transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SpeakerStats {
     /// `SPEAKER_00`, `SPEAKER_01`, … (from `speaker_id`/`speakerId`, else the `speaker` label).
     pub speaker: String,
@@ -91,8 +92,10 @@ pub struct SpeakerStats {
     pub words: u32,
 }
 
-/// The figures of one memory (or one real-time transcript).
+/// The figures of one memory (or one real-time transcript). Stored in D1 as this JSON
+/// (`omi_memories.analytics_json`) and served as it is, so the names are the API's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MemoryAnalytics {
     /// [`ANALYTICS_VERSION`] when computed.
     pub version: u32,

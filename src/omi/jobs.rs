@@ -12,7 +12,7 @@ use crate::store::jobs::{Job, JobInput, JobOutcome};
 
 const RECONCILE_PAGE: u32 = 200;
 
-pub static JOBS: [Job; 4] = [
+pub static JOBS: [Job; 5] = [
     Job {
         name: "omi.reconcile",
         what: "indexes memories, transcripts and day summaries the index does not know; condemns our leftovers",
@@ -26,6 +26,12 @@ pub static JOBS: [Job; 4] = [
         run: retention,
     },
     Job { name: "omi.rollups", what: "daily summary and per-mentor stats documents in R2", min_interval_ms: 86_400_000, run: rollups },
+    Job {
+        name: "omi.analytics",
+        what: "recomputes analytics older than the current version from R2; makes older transcript batches searchable",
+        min_interval_ms: 0,
+        run: analytics,
+    },
     Job {
         name: "omi.content_hashes",
         what: "content hashes for memory versions stored before migration 0008, so imports deduplicate against them",
@@ -62,6 +68,13 @@ fn retention<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<Job
 
 fn rollups<'a>(app: &'a App, _input: JobInput) -> LocalBoxFuture<'a, Result<JobOutcome>> {
     Box::pin(async move { Ok(JobOutcome { cursor: None, report: maintenance::rollups(app).await? }) })
+}
+
+fn analytics<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<JobOutcome>> {
+    Box::pin(async move {
+        let (cursor, report) = super::reanalyze::run(app, input.cursor, input.deadline_ms).await?;
+        Ok(JobOutcome { cursor, report })
+    })
 }
 
 /// Walks the versions without a content hash once; the cursor then stays at the last rowid

@@ -14,6 +14,7 @@ use super::ingest::{index_existing, store_memory, Adopted, Found, Incoming};
 use super::keys::{self, parse_day_summary_key, parse_memory_key, parse_transcript_key};
 use super::legacy::{self, Mapping};
 use super::legacy_repo;
+use super::link;
 use super::payload::{memory_from_value, transcript_batch_from_value, unwrap_legacy};
 use super::render::{day, day_series, iso};
 use super::repo::{self, OmiRepo};
@@ -229,8 +230,9 @@ async fn adopt_transcript(store: &Store, info: &crate::store::BlobInfo) -> Resul
     let batch = serde_json::from_slice::<Value>(&bytes)
         .map_err(|e| parse_error(&info.key, format!("not JSON: {e}")))
         .and_then(|v| transcript_batch_from_value(v).map_err(|e| parse_error(&info.key, e)))?;
-    let stmt = repo::record_transcript_batch(&uid, &session, ts, &sha256_hex(&bytes), &info.key, batch.segments.len());
-    match commit::commit(store, &[Reference::existing(&info.key)], store.request().now(), Guard::IfUnmarked, vec![stmt]).await {
+    let text = link::batch_text(&batch.segments);
+    let stmts = repo::record_transcript_batch(&uid, &session, ts, &sha256_hex(&bytes), &info.key, batch.segments.len(), &text);
+    match commit::commit(store, &[Reference::existing(&info.key)], store.request().now(), Guard::IfUnmarked, stmts).await {
         Ok(rows) if rows.first().map(|r| r.info().changes).unwrap_or(0) > 0 => Ok(Outcome::Indexed),
         Ok(_) => Ok(Outcome::Leftover(vec![info.key.clone()])),
         Err(Error::Fenced(_)) => Ok(Outcome::Marked),
@@ -331,6 +333,8 @@ pub async fn delete_user(app: &App, uid: &str) -> Result<DeletedUser> {
     let extra: Vec<String> = found.difference(&known).cloned().collect();
     let mut stmts = repo::delete_user(uid, store.request().now());
     stmts.extend(gc::condemn_keys_now(&store, &extra, "mentor deleted")?);
+    // Their name and mentees in the directory are personal data too.
+    stmts.extend(super::programme::repo::forget_uid(uid));
     let results = store.meta.batch_results(stmts).await?;
     let memories = results.first().map(|r| r.rows::<repo::Count>()).transpose()?.and_then(|r| r.into_iter().next()).map(|c| c.n as u64);
     let all: BTreeSet<String> = known.union(&found).cloned().collect();
@@ -376,8 +380,9 @@ pub async fn retention(app: &App, deadline_ms: i64) -> Result<Value> {
         stmts.extend(repo::retire_transcripts(cutoff, 500, now));
         let s_at = stmts.len() + 1;
         stmts.extend(repo::retire_day_summaries(&cutoff_date, 500, now));
-        let results = store.meta.batch(stmts).await?;
-        let (t, s) = (results.get(t_at).map(|r| r.changes).unwrap_or(0), results.get(s_at).map(|r| r.changes).unwrap_or(0));
+        let results = store.meta.batch_results(stmts).await?;
+        let t = results.get(t_at).map(|r| r.rows::<repo::KeyRow>()).transpose()?.map(|r| r.len() as u64).unwrap_or(0);
+        let s = results.get(s_at).map(|r| r.info().changes).unwrap_or(0);
         memories += seqs.len();
         transcripts += t;
         summaries += s;

@@ -2,8 +2,10 @@
 //! what they stored.
 //!
 //! Pure core (no `worker`): [`keys`], [`payload`], [`signature`], [`cursor`], [`query`],
-//! [`render`]. SQL: [`repo`]. Domain: [`ingest`] (storing a memory), [`maintenance`] (import,
-//! reconciliation, deleting a mentor, retention, rollups). Jobs: [`jobs`]. HTTP: [`http`].
+//! [`render`], [`analytics`], [`link`], [`tools`], [`programme`] (directory, activity,
+//! archive layout). SQL: [`repo`], `programme::repo`. Domain: [`ingest`] (storing a memory),
+//! [`maintenance`] (import, reconciliation, deleting a mentor, retention, rollups),
+//! [`reanalyze`] (stale analytics). Jobs: [`jobs`]. HTTP: [`http`].
 
 pub mod analytics;
 pub mod content;
@@ -11,7 +13,9 @@ pub mod cursor;
 pub mod keys;
 pub mod legacy;
 pub mod legacy_repo;
+pub mod link;
 pub mod payload;
+pub mod programme;
 pub mod query;
 pub mod render;
 pub mod reply;
@@ -24,3 +28,4 @@ pub mod ingest;
 pub mod jobs;
 pub mod maintenance;
 pub mod migration;
+pub mod reanalyze;

@@ -7,8 +7,10 @@
 //! error that names the field.
 
 use chrono::{DateTime, NaiveDateTime};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::analytics::{analyze_memory, MemoryAnalytics, STORED_TOP_WORDS};
 use super::keys::check_key_part;
 use crate::error::Error;
 
@@ -49,6 +51,18 @@ pub const CATEGORIES: &[&str] = &[
     "other",
 ];
 
+/// More open items than this in one memory are counted, not kept.
+pub const MAX_OPEN_ITEMS_KEPT: usize = 20;
+pub const MAX_ITEM_CHARS_KEPT: usize = 300;
+
+/// An action item not completed yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenItem {
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_ms: Option<i64>,
+}
+
 /// The indexable facts of one memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Memory {
@@ -65,11 +79,18 @@ pub struct Memory {
     pub source: Option<String>,
     pub discarded: bool,
     pub segment_count: u32,
+    /// Words of the transcript as the analytics count them (`analytics.words`): the one word
+    /// count r2d1 shows, in stats, totals, exports and the dashboard.
     pub word_count: u32,
     pub action_items_total: u32,
     pub action_items_open: u32,
     /// `speaker: text` lines, for full-text search.
     pub transcript_text: String,
+    /// The open action items' text, kept in D1 for the chat tools (at most
+    /// [`MAX_OPEN_ITEMS_KEPT`], each cut at [`MAX_ITEM_CHARS_KEPT`] characters).
+    pub open_items: Vec<OpenItem>,
+    /// Words, speakers' talk time, top words, topics (computed here, once, at ingest).
+    pub analytics: MemoryAnalytics,
 }
 
 /// Parses `body` as JSON, or a 400 `invalid_json`.
@@ -202,13 +223,11 @@ pub fn memory_from_value(value: &Value) -> Result<Memory, Error> {
         Some(other) => return Err(wrong_type("transcript_segments", "an array", other)),
     };
     let mut transcript_text = String::new();
-    let mut word_count = 0u32;
     let (mut first_start, mut last_end) = (f64::INFINITY, f64::NEG_INFINITY);
     for (i, seg) in segments.iter().enumerate() {
         let field = format!("transcript_segments[{i}]");
         let seg = seg.as_object().ok_or_else(|| wrong_type(&field, "an object", seg))?;
         let text = opt_str(seg, "text", &format!("{field}.text"))?.unwrap_or_default();
-        word_count += text.split_whitespace().count() as u32;
         let speaker =
             seg.get("speaker_name").and_then(Value::as_str).or_else(|| seg.get("speaker").and_then(Value::as_str)).unwrap_or("SPEAKER");
         if !text.is_empty() {
@@ -241,12 +260,20 @@ pub fn memory_from_value(value: &Value) -> Result<Memory, Error> {
         Some(other) => return Err(wrong_type("structured.action_items", "an array", other)),
     };
     let mut action_items_open = 0u32;
+    let mut open_items = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let field = format!("structured.action_items[{i}]");
         let item = item.as_object().ok_or_else(|| wrong_type(&field, "an object", item))?;
         let completed = opt_bool(item, "completed", &format!("{field}.completed"))?.unwrap_or(false);
         if !completed {
             action_items_open += 1;
+            // Lenient on purpose: an item without text or with an odd due date is still open.
+            let description = item.get("description").and_then(Value::as_str).map(str::trim).unwrap_or("");
+            if !description.is_empty() && open_items.len() < MAX_OPEN_ITEMS_KEPT {
+                let description: String = description.chars().take(MAX_ITEM_CHARS_KEPT).collect();
+                let due_ms = item.get("due_at").and_then(|v| parse_time(v, "due_at").ok());
+                open_items.push(OpenItem { description, due_ms });
+            }
         }
     }
 
@@ -256,6 +283,8 @@ pub fn memory_from_value(value: &Value) -> Result<Memory, Error> {
         _ => None,
     };
 
+    // After validation: the analysis skips what it cannot read, the checks above refuse it.
+    let analytics = analyze_memory(value, STORED_TOP_WORDS);
     Ok(Memory {
         id,
         created_ms,
@@ -270,10 +299,12 @@ pub fn memory_from_value(value: &Value) -> Result<Memory, Error> {
         source: obj.get("source").and_then(Value::as_str).map(str::to_string),
         discarded: opt_bool(obj, "discarded", "discarded")?.unwrap_or(false),
         segment_count: segments.len() as u32,
-        word_count,
+        word_count: analytics.words,
         action_items_total: items.len() as u32,
         action_items_open,
         transcript_text,
+        open_items,
+        analytics,
     })
 }
 

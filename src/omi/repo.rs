@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::analytics::{MemoryAnalytics, ANALYTICS_VERSION};
 use super::cursor::Cursor;
+use super::link;
 use super::payload::Memory;
 use super::query::LogsQuery;
 use crate::error::Result;
@@ -111,24 +113,6 @@ pub struct DayRow {
     pub mentors: i64,
 }
 
-/// One real-time transcript batch.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TranscriptBatchRow {
-    pub r2_key: String,
-    pub sha256: String,
-    pub received_at: i64,
-    pub segment_count: i64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SessionRow {
-    pub session_id: String,
-    pub batches: i64,
-    pub segments: i64,
-    pub first: Option<i64>,
-    pub last: Option<i64>,
-}
-
 /// A stored day summary.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DaySummaryRow {
@@ -176,7 +160,13 @@ fn log_filters(q: &LogsQuery) -> (String, Vec<Param>) {
         add("m.category = ?", vec![c.into()]);
     }
     if let Some(fts) = &q.fts {
-        add("m.seq IN (SELECT rowid FROM omi_memories_fts WHERE omi_memories_fts MATCH ?)", vec![fts.into()]);
+        // The memory's own text, or the real-time transcript batches linked to it.
+        add(
+            "m.seq IN (SELECT rowid FROM omi_memories_fts WHERE omi_memories_fts MATCH ? \
+             UNION SELECT lm.seq FROM omi_transcripts_fts f JOIN omi_transcript_batches b ON b.seq = f.rowid \
+             JOIN omi_memories lm ON lm.user_id = b.user_id AND lm.memory_id = b.memory_id WHERE omi_transcripts_fts MATCH ?)",
+            vec![fts.into(), fts.into()],
+        );
     }
     if !q.include_discarded {
         add("m.discarded = 0", vec![]);
@@ -281,12 +271,16 @@ pub fn logs_count(q: &LogsQuery) -> Statement {
 /// The statements that record one stored version, as one atomic batch:
 /// 1. the version row (its number computed inside the transaction; a duplicate byte hash,
 ///    content hash or key is ignored, which is what makes concurrent re-deliveries safe);
-/// 2. the index row, only from the version row this call inserted, and only if it was
-///    received later than what the index holds (an import of older content after the webhook
-///    stored a newer one becomes a version, not the current one);
+/// 2. the index row with the memory's analytics, only from the version row this call
+///    inserted, and only if it was received later than what the index holds (an import of
+///    older content after the webhook stored a newer one becomes a version, not the current one);
 /// 3. and 4. the search entry for the index row, if the index now points at this object;
-/// 5. the delivery id, if any;
-/// 6. which version of this content won (ours, or one stored concurrently).
+/// 5. and 6. the memory's top words (`omi_memory_words`), likewise;
+/// 7. the real-time batches received during the session, linked to the memory (`omi::link`);
+/// 8. the delivery id, if any;
+/// 9. which version of this content won (ours, or one stored concurrently).
+///
+/// The analytics ride in the same batch: ingest costs no extra D1 round trip for them.
 pub fn record_version(v: &NewVersion) -> Vec<Statement> {
     let m = v.memory;
     let mut stmts = vec![
@@ -303,40 +297,7 @@ pub fn record_version(v: &NewVersion) -> Vec<Statement> {
             v.received_ms,
             v.content_sha256
         ),
-        stmt!(
-            "INSERT INTO omi_memories (user_id, memory_id, version, created_at, started_at, finished_at, duration_seconds, \
-               title, overview, emoji, category, language, source, discarded, segment_count, word_count, \
-               action_items_total, action_items_open, r2_key, sha256, size_bytes, received_at) \
-             SELECT v.user_id, v.memory_id, v.version, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-               v.r2_key, v.sha256, v.size_bytes, v.received_at \
-             FROM omi_memory_versions v WHERE v.r2_key = ?1 \
-             ON CONFLICT (user_id, memory_id) DO UPDATE SET version = excluded.version, created_at = excluded.created_at, \
-               started_at = excluded.started_at, finished_at = excluded.finished_at, duration_seconds = excluded.duration_seconds, \
-               title = excluded.title, overview = excluded.overview, emoji = excluded.emoji, category = excluded.category, \
-               language = excluded.language, source = excluded.source, discarded = excluded.discarded, \
-               segment_count = excluded.segment_count, word_count = excluded.word_count, \
-               action_items_total = excluded.action_items_total, action_items_open = excluded.action_items_open, \
-               r2_key = excluded.r2_key, sha256 = excluded.sha256, size_bytes = excluded.size_bytes, \
-               received_at = excluded.received_at \
-             WHERE excluded.received_at > omi_memories.received_at \
-               OR (excluded.received_at = omi_memories.received_at AND excluded.version > omi_memories.version)",
-            v.r2_key,
-            m.created_ms,
-            m.started_ms,
-            m.finished_ms,
-            m.duration_seconds,
-            m.title.clone(),
-            m.overview.clone(),
-            m.emoji.clone(),
-            m.category.as_str(),
-            m.language.clone(),
-            m.source.clone(),
-            m.discarded,
-            m.segment_count,
-            m.word_count,
-            m.action_items_total,
-            m.action_items_open
-        ),
+        index_row(v),
         stmt!("DELETE FROM omi_memories_fts WHERE rowid = (SELECT seq FROM omi_memories WHERE r2_key = ?1)", v.r2_key),
         stmt!(
             "INSERT INTO omi_memories_fts (rowid, title, overview, transcript) \
@@ -347,6 +308,8 @@ pub fn record_version(v: &NewVersion) -> Vec<Statement> {
             m.transcript_text.as_str()
         ),
     ];
+    stmts.extend(memory_words(v.r2_key, &m.analytics));
+    stmts.push(link_batches_to(v.uid, m, v.r2_key));
     if let Some(d) = v.delivery_id {
         stmts.push(stmt!(
             "INSERT INTO omi_deliveries (delivery_id, user_id, memory_id, sha256, received_at) VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -360,6 +323,154 @@ pub fn record_version(v: &NewVersion) -> Vec<Statement> {
     }
     stmts.push(winner(v.uid, &m.id, v.sha256, v.content_sha256));
     stmts
+}
+
+/// The columns the index row takes from the memory and its analytics, in [`index_row`]'s
+/// order (`?2` on; `?1` is the object key).
+const INDEX_COLUMNS: &str = "created_at, started_at, finished_at, duration_seconds, title, overview, emoji, category, language, \
+     source, discarded, segment_count, word_count, action_items_total, action_items_open, analytics_version, analytics_json, \
+     analytics_language, unique_words, talk_seconds, mentor_talk_seconds, mentee_talk_seconds, span_start, span_end, week, \
+     open_items_json";
+
+/// The index row, only from the version row this batch inserted (found by its key), and only
+/// if it was received later than what the index holds: `INSERT … ON CONFLICT DO UPDATE … WHERE newer`.
+fn index_row(v: &NewVersion) -> Statement {
+    let m = v.memory;
+    let a = &m.analytics;
+    let columns: Vec<&str> = INDEX_COLUMNS.split(", ").collect();
+    let placeholders: Vec<String> = (0..columns.len()).map(|i| format!("?{}", i + 2)).collect();
+    let updates: Vec<String> = columns.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    let (span_start, span_end) = link::memory_span(m);
+    stmt!(
+        format!(
+            "INSERT INTO omi_memories (user_id, memory_id, version, {INDEX_COLUMNS}, r2_key, sha256, size_bytes, received_at) \
+             SELECT v.user_id, v.memory_id, v.version, {}, v.r2_key, v.sha256, v.size_bytes, v.received_at \
+             FROM omi_memory_versions v WHERE v.r2_key = ?1 \
+             ON CONFLICT (user_id, memory_id) DO UPDATE SET version = excluded.version, {}, r2_key = excluded.r2_key, \
+               sha256 = excluded.sha256, size_bytes = excluded.size_bytes, received_at = excluded.received_at \
+             WHERE excluded.received_at > omi_memories.received_at \
+               OR (excluded.received_at = omi_memories.received_at AND excluded.version > omi_memories.version)",
+            placeholders.join(", "),
+            updates.join(", ")
+        ),
+        v.r2_key,
+        m.created_ms,
+        m.started_ms,
+        m.finished_ms,
+        m.duration_seconds,
+        m.title.clone(),
+        m.overview.clone(),
+        m.emoji.clone(),
+        m.category.as_str(),
+        m.language.clone(),
+        m.source.clone(),
+        m.discarded,
+        m.segment_count,
+        m.word_count,
+        m.action_items_total,
+        m.action_items_open,
+        a.version,
+        serde_json::to_string(a).unwrap_or_default(),
+        a.language.map(|l| l.code()),
+        a.unique_words,
+        a.talk_seconds,
+        a.mentor_talk_seconds,
+        a.mentee_talk_seconds,
+        span_start,
+        span_end,
+        link::memory_week(m),
+        open_items_json(m)
+    )
+}
+
+/// `[{description, due_ms}]` of the open action items; `NULL` when there are none.
+fn open_items_json(m: &Memory) -> Option<String> {
+    (!m.open_items.is_empty()).then(|| serde_json::to_string(&m.open_items).unwrap_or_else(|_| "[]".into()))
+}
+
+/// The analytics columns of an index row that already exists (the `omi.analytics` job), only
+/// while the row still holds the content they were computed from.
+pub fn refresh_analytics(seq: i64, sha256: &str, m: &Memory) -> Vec<Statement> {
+    let a = &m.analytics;
+    let (span_start, span_end) = link::memory_span(m);
+    let mut out = vec![stmt!(
+        "UPDATE omi_memories SET word_count = ?3, analytics_version = ?4, analytics_json = ?5, analytics_language = ?6, \
+           unique_words = ?7, talk_seconds = ?8, mentor_talk_seconds = ?9, mentee_talk_seconds = ?10, span_start = ?11, \
+           span_end = ?12, week = ?13, open_items_json = ?14 \
+         WHERE seq = ?1 AND sha256 = ?2",
+        seq,
+        sha256,
+        m.word_count,
+        a.version,
+        serde_json::to_string(a).unwrap_or_default(),
+        a.language.map(|l| l.code()),
+        a.unique_words,
+        a.talk_seconds,
+        a.mentor_talk_seconds,
+        a.mentee_talk_seconds,
+        span_start,
+        span_end,
+        link::memory_week(m),
+        open_items_json(m)
+    )];
+    let words = top_words_json(a);
+    out.push(stmt!(
+        "DELETE FROM omi_memory_words WHERE seq = ?1 AND EXISTS (SELECT 1 FROM omi_memories WHERE seq = ?1 AND sha256 = ?2)",
+        seq,
+        sha256
+    ));
+    out.push(stmt!(
+        "INSERT INTO omi_memory_words (seq, word, count) \
+         SELECT m.seq, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM omi_memories m, json_each(?3) j \
+         WHERE m.seq = ?1 AND m.sha256 = ?2",
+        seq,
+        sha256,
+        words
+    ));
+    out
+}
+
+/// Marks an index row whose object could not be analysed (unreadable JSON) as done, so the
+/// job does not read it again until the analytics version moves on.
+pub fn give_up_analytics(seq: i64, sha256: &str) -> Statement {
+    stmt!("UPDATE omi_memories SET analytics_version = ?3 WHERE seq = ?1 AND sha256 = ?2", seq, sha256, ANALYTICS_VERSION)
+}
+
+/// `[[word, count], …]`: one parameter for the whole list (D1 binds at most 100).
+fn top_words_json(a: &MemoryAnalytics) -> String {
+    let pairs: Vec<(&str, u32)> = a.top_words.iter().map(|w| (w.word.as_str(), w.count)).collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+/// The memory's top words replace the ones of the row's previous version, if the index now
+/// points at this object.
+fn memory_words(r2_key: &str, a: &MemoryAnalytics) -> Vec<Statement> {
+    vec![
+        stmt!("DELETE FROM omi_memory_words WHERE seq = (SELECT seq FROM omi_memories WHERE r2_key = ?1)", r2_key),
+        stmt!(
+            "INSERT INTO omi_memory_words (seq, word, count) \
+             SELECT m.seq, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM omi_memories m, json_each(?2) j \
+             WHERE m.r2_key = ?1",
+            r2_key,
+            top_words_json(a)
+        ),
+    ]
+}
+
+/// Real-time batches of this uid received within the memory's window and not linked yet now
+/// belong to it (only if the index now points at this object).
+fn link_batches_to(uid: &str, m: &Memory, r2_key: &str) -> Statement {
+    let (from, to) = link::link_window(m);
+    stmt!(
+        "UPDATE omi_transcript_batches SET memory_id = ?2 \
+         WHERE user_id = ?1 AND memory_id IS NULL AND received_at >= ?3 AND received_at <= ?4 \
+           AND EXISTS (SELECT 1 FROM omi_memories WHERE r2_key = ?5)",
+        uid,
+        m.id.as_str(),
+        from,
+        to,
+        r2_key
+    )
 }
 
 /// The version that holds these bytes or this content (the first, if an older row without a
@@ -577,27 +688,6 @@ impl OmiRepo {
 
     // --- transcripts and day summaries ---------------------------------------------------
 
-    pub async fn transcript_batches(&self, uid: &str, session: &str) -> Result<Vec<TranscriptBatchRow>> {
-        self.meta
-            .all(stmt!(
-                "SELECT r2_key, sha256, received_at, segment_count FROM omi_transcript_batches \
-                 WHERE user_id = ?1 AND session_id = ?2 ORDER BY received_at, r2_key",
-                uid,
-                session
-            ))
-            .await
-    }
-
-    pub async fn transcript_sessions(&self, uid: &str) -> Result<Vec<SessionRow>> {
-        self.meta
-            .all(stmt!(
-                "SELECT session_id, COUNT(*) AS batches, SUM(segment_count) AS segments, MIN(received_at) AS first, \
-                   MAX(received_at) AS last FROM omi_transcript_batches WHERE user_id = ?1 GROUP BY session_id ORDER BY last DESC",
-                uid
-            ))
-            .await
-    }
-
     pub async fn day_summary(&self, uid: &str, date: &str) -> Result<Option<DaySummaryRow>> {
         self.meta.first(stmt!("SELECT r2_key, sha256 FROM omi_day_summaries WHERE user_id = ?1 AND date = ?2", uid, date)).await
     }
@@ -712,7 +802,7 @@ pub fn retire_memories(seqs: &[i64], now: i64) -> Vec<Statement> {
 }
 
 /// Retention of transcript batches received before `cutoff_ms`, at most `limit`: rows go and
-/// their objects are condemned, in one transaction.
+/// their objects are condemned, in one transaction; the delete returns the keys it removed.
 pub fn retire_transcripts(cutoff_ms: i64, limit: u32, now: i64) -> Vec<Statement> {
     let pick = "SELECT r2_key FROM omi_transcript_batches WHERE received_at < ?3 ORDER BY received_at LIMIT ?4";
     vec![
@@ -726,7 +816,13 @@ pub fn retire_transcripts(cutoff_ms: i64, limit: u32, now: i64) -> Vec<Statement
             cutoff_ms,
             limit
         ),
-        stmt!(format!("DELETE FROM omi_transcript_batches WHERE r2_key IN ({})", pick.replace("?3", "?1").replace("?4", "?2")), cutoff_ms, limit),
+        // RETURNING counts the rows: D1's `changes` would also count what the search entries'
+        // delete trigger (migration 0010) changes.
+        stmt!(
+            format!("DELETE FROM omi_transcript_batches WHERE r2_key IN ({}) RETURNING r2_key", pick.replace("?3", "?1").replace("?4", "?2")),
+            cutoff_ms,
+            limit
+        ),
     ]
 }
 
@@ -752,19 +848,48 @@ pub fn retire_day_summaries(cutoff_date: &str, limit: u32, now: i64) -> Vec<Stat
     ]
 }
 
-/// Records a transcript batch; no change when the same content is already recorded for the
-/// session (the caller then removes the object only if *it* created it).
-pub fn record_transcript_batch(uid: &str, session: &str, received_ms: i64, sha: &str, key: &str, segments: usize) -> Statement {
-    stmt!(
-        "INSERT INTO omi_transcript_batches (user_id, session_id, received_at, sha256, r2_key, segment_count) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-        uid,
-        session,
-        received_ms,
-        sha,
-        key,
-        segments
-    )
+/// Records a transcript batch, searchable, and linked to the memory of this uid whose span
+/// holds its receive time (see `omi::link`); no change when the same content is already
+/// recorded for the session (the caller then removes the object only if *it* created it).
+/// Three statements: the row (with the next `seq`: D1 runs a batch as one transaction, so
+/// `MAX + 1` cannot be taken twice), then its search entry replaced.
+pub fn record_transcript_batch(
+    uid: &str,
+    session: &str,
+    received_ms: i64,
+    sha: &str,
+    key: &str,
+    segments: usize,
+    text: &str,
+) -> Vec<Statement> {
+    vec![
+        stmt!(
+            "INSERT INTO omi_transcript_batches (user_id, session_id, received_at, sha256, r2_key, segment_count, seq, memory_id, text_indexed) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT COALESCE(MAX(seq), 0) + 1 FROM omi_transcript_batches), \
+               (SELECT memory_id FROM omi_memories WHERE user_id = ?1 AND span_end >= ?3 - ?7 AND span_start <= ?3 + ?7 \
+                ORDER BY (?3 BETWEEN span_start AND span_end) DESC, span_start DESC LIMIT 1), 1) \
+             ON CONFLICT DO NOTHING",
+            uid,
+            session,
+            received_ms,
+            sha,
+            key,
+            segments,
+            link::LINK_SLACK_MS
+        ),
+        stmt!("DELETE FROM omi_transcripts_fts WHERE rowid = (SELECT seq FROM omi_transcript_batches WHERE r2_key = ?1)", key),
+        stmt!("INSERT INTO omi_transcripts_fts (rowid, text) SELECT seq, ?2 FROM omi_transcript_batches WHERE r2_key = ?1", key, text),
+    ]
+}
+
+/// A batch recorded before its text was searchable (the `omi.analytics` job): its search
+/// entry, and the flag.
+pub fn index_transcript_text(seq: i64, text: &str) -> Vec<Statement> {
+    vec![
+        stmt!("DELETE FROM omi_transcripts_fts WHERE rowid = ?1", seq),
+        stmt!("INSERT INTO omi_transcripts_fts (rowid, text) SELECT seq, ?2 FROM omi_transcript_batches WHERE seq = ?1", seq, text),
+        stmt!("UPDATE omi_transcript_batches SET text_indexed = 1 WHERE seq = ?1", seq),
+    ]
 }
 
 /// Which object holds this content of the session (read after [`record_transcript_batch`]).
@@ -846,12 +971,14 @@ mod tests {
         let c = Cursor { created_ms: 5, seq: 7 }.encode();
         let s = logs_page(&q(&[("userId", "u1"), ("category", "work"), ("q", "plan"), ("cursor", &c), ("limit", "10")]));
         assert!(s.sql.contains(
-            "m.user_id = ?1 AND m.category = ?2 AND m.seq IN (SELECT rowid FROM omi_memories_fts WHERE omi_memories_fts MATCH ?3)"
+            "m.user_id = ?1 AND m.category = ?2 AND m.seq IN (SELECT rowid FROM omi_memories_fts WHERE omi_memories_fts MATCH ?3 UNION"
         ));
-        assert!(s.sql.contains("m.discarded = 0 AND (m.created_at < ?4 OR (m.created_at = ?4 AND m.seq < ?5))"));
-        assert!(s.sql.ends_with("ORDER BY m.created_at DESC, m.seq DESC LIMIT ?6"));
-        assert_eq!(s.params.len(), 6);
-        assert_eq!(s.params[5], Param::Int(11));
+        assert!(s.sql.contains("WHERE omi_transcripts_fts MATCH ?4) AND m.discarded = 0"));
+        assert_eq!(s.params[2], s.params[3], "both searches bind the same terms");
+        assert!(s.sql.contains("m.discarded = 0 AND (m.created_at < ?5 OR (m.created_at = ?5 AND m.seq < ?6))"));
+        assert!(s.sql.ends_with("ORDER BY m.created_at DESC, m.seq DESC LIMIT ?7"));
+        assert_eq!(s.params.len(), 7);
+        assert_eq!(s.params[6], Param::Int(11));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`manifest`]: `/.well-known/omi-tools.json`, the tools Omi's assistant may call.
 //! - [`call`]: a tool call's body or query turned into a typed [`call::ToolCall`].
 //! - [`answer`]: the `{"result": "…"}` text, short and in the language of the mentor's logs.
+//! - [`terms`]: a spoken question's words as full-text search terms.
 //!
 //! The D1 reads between a call and its answer belong to the handler; every one of them must
 //! filter on the calling uid ([`call::ToolCall::uid`]), which the signature covers.
@@ -14,3 +15,4 @@ pub mod answer;
 pub mod call;
 pub mod manifest;
 pub mod signature_v2;
+pub mod terms;

@@ -158,8 +158,10 @@ export function validateResponse(method, path, status, headers, bodyText) {
     // checked first, 401); any other path 404. Server-side failures can still happen first.
     const route = findRoute(path);
     const unmatched = DOC["x-r2d1-unmatched"];
+    // A path may answer other methods in its own shape (`x-r2d1-method-not-allowed`: Omi's
+    // chat tools answer `{"error": "…"}`).
     const allowed = route
-      ? { 405: unmatched.methodNotAllowed, 401: { $ref: "#/components/responses/Unauthorized" } }
+      ? { 405: route.item["x-r2d1-method-not-allowed"] ?? unmatched.methodNotAllowed, 401: { $ref: "#/components/responses/Unauthorized" } }
       : { 404: unmatched.notFound };
     // OPTIONS on a documented path is the CORS preflight (ALLOWED_ORIGINS), answered 204.
     if (route && method === "OPTIONS") allowed[204] = unmatched.preflight;

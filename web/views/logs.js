@@ -2,6 +2,7 @@ import { h, mount, fmt, ui, debounce, saveBlob, dispositionName } from "../dom.j
 import { can } from "../session.js";
 import { getJson, request, seg } from "../api.js";
 import { hashFor, replaceHash } from "../router.js";
+import { memoryInsights, peopleByUid, nameOf } from "./programme.js";
 
 // Omi's categories (src/omi/payload.rs CATEGORIES).
 const CATEGORIES = (
@@ -70,12 +71,13 @@ export function logsView() {
 
   async function loadMentors() {
     try {
-      const { users } = await getJson("/api/omi/users");
+      const [{ users }, byUid] = await Promise.all([getJson("/api/omi/users"), peopleByUid()]);
       const current = params.get("userId") || "";
+      const label = (uid) => (byUid.has(uid) ? `${nameOf(byUid, uid)} (${uid})` : uid);
       mount(
         fields.userId,
         h("option", { value: "" }, "All mentors"),
-        users.map((u) => h("option", { value: u.userId }, u.userId)),
+        users.map((u) => h("option", { value: u.userId }, label(u.userId))),
         current && !users.some((u) => u.userId === current) ? h("option", { value: current }, current) : null,
       );
       fields.userId.value = current;
@@ -90,13 +92,13 @@ export function logsView() {
     mount(results, ui.loading("memories"));
     countLine.textContent = "";
     try {
-      const body = await getJson(`/api/omi/logs?${apiQuery(params, { cursor: params.get("cursor"), limit: 20 })}`);
+      const [body, byUid] = await Promise.all([getJson(`/api/omi/logs?${apiQuery(params, { cursor: params.get("cursor"), limit: 20 })}`), peopleByUid()]);
       if (mine !== seq) return;
       countLine.textContent = `${fmt.number(body.total)} ${body.total === 1 ? "memory matches" : "memories match"}${params.get("cursor") ? ` · page ${older.length + 1}` : ""}`;
       if (!body.logs.length) {
         mount(results, ui.empty(params.get("cursor") ? "No more memories." : "No memories match these filters."));
       } else {
-        mount(results, h("ul", { class: "logs" }, body.logs.map((l) => logItem(l, l.memoryId === fresh))));
+        mount(results, h("ul", { class: "logs" }, body.logs.map((l) => logItem(l, l.memoryId === fresh, byUid))));
       }
       fresh = null;
       results.append(pager(body.nextCursor));
@@ -197,7 +199,7 @@ export function logsView() {
   };
 }
 
-function logItem(l, fresh) {
+function logItem(l, fresh, byUid = new Map()) {
   const href = `#/logs/${seg(l.userId)}/${seg(l.memoryId)}`;
   const minutes = l.durationSeconds ? `${Math.max(1, Math.round(l.durationSeconds / 60))} min` : null;
   const items = l.actionItems && l.actionItems.total ? `${l.actionItems.open} of ${l.actionItems.total} action items open` : null;
@@ -213,7 +215,7 @@ function logItem(l, fresh) {
       h(
         "p",
         { class: "meta" },
-        h("span", {}, l.userId),
+        h("span", { class: "who", title: l.userId }, nameOf(byUid, l.userId)),
         ui.badge(l.category),
         h("time", { datetime: l.createdAt }, fmt.date(l.createdAt)),
         minutes ? h("span", {}, minutes) : null,
@@ -232,8 +234,9 @@ export function memoryView(uid, memoryId) {
       mount(el, back, h("h1", {}, "Memory"), ui.loading("the memory"));
       let res;
       let text;
+      let byUid;
       try {
-        res = await request(`/api/omi/logs/${seg(uid)}/${seg(memoryId)}`);
+        [res, byUid] = await Promise.all([request(`/api/omi/logs/${seg(uid)}/${seg(memoryId)}`), peopleByUid()]);
         text = await res.text();
       } catch (e) {
         return mount(el, back, h("h1", {}, "Memory"), ui.error(`load memory ${memoryId}`, e));
@@ -255,7 +258,7 @@ export function memoryView(uid, memoryId) {
         h(
           "p",
           { class: "meta" },
-          h("a", { href: `#/mentors/${seg(uid)}` }, uid),
+          h("a", { href: `#/mentors/${seg(uid)}` }, nameOf(byUid, uid)),
           ui.badge(s.category || "other"),
           h("time", { datetime: m.created_at }, fmt.date(m.created_at)),
           m.discarded ? ui.badge("discarded", "warn") : null,
@@ -290,6 +293,7 @@ export function memoryView(uid, memoryId) {
               )
             : ui.empty("No transcript."),
         ),
+        memoryInsights(uid, memoryId),
         h(
           "section",
           { "aria-labelledby": "h-raw" },

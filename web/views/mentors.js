@@ -1,50 +1,8 @@
 import { h, mount, fmt, ui } from "../dom.js";
 import { getJson, seg } from "../api.js";
 import { columnChart, barChart } from "../charts.js";
-
-export function mentorsView() {
-  let body;
-  async function load() {
-    mount(body, ui.loading("mentors"));
-    try {
-      const { users } = await getJson("/api/omi/users");
-      if (!users.length) return mount(body, ui.empty("No mentor has sent a memory yet."));
-      mount(
-        body,
-        h(
-          "table",
-          { class: "table" },
-          h("caption", { class: "sr-only" }, "Mentors"),
-          h("thead", {}, h("tr", {}, ["Mentor", "Memories", "Minutes", "Last seen"].map((c, i) => h("th", { scope: "col", class: i ? "num" : "" }, c)))),
-          h(
-            "tbody",
-            {},
-            users.map((u) =>
-              h(
-                "tr",
-                { "data-user": u.userId },
-                h("th", { scope: "row" }, h("a", { href: `#/mentors/${seg(u.userId)}` }, u.userId)),
-                h("td", { class: "num" }, fmt.number(u.memories)),
-                h("td", { class: "num" }, fmt.number(u.minutes)),
-                h("td", { class: "num" }, fmt.date(u.lastSeen)),
-              ),
-            ),
-          ),
-        ),
-      );
-    } catch (e) {
-      mount(body, ui.error("load the mentors", e));
-    }
-  }
-  return {
-    mount(el) {
-      body = h("div");
-      mount(el, h("h1", {}, "Mentors"), body);
-      load();
-    },
-    onLive: () => load(),
-  };
-}
+import { mentorAnalytics, archiveButton, peopleByUid } from "./programme.js";
+import { can } from "../session.js";
 
 const DAY = 86_400_000;
 const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
@@ -52,8 +10,12 @@ const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
 export function mentorView(uid) {
   let el;
   let days = 30;
+  let params = new URLSearchParams();
   async function load() {
+    const heading = h("h1", {}, uid);
+    const personLine = h("p", { class: "hint person" });
     const cards = h("div", { class: "cards" }, ui.loading("statistics"));
+    const analytics = mentorAnalytics(uid, params);
     const charts = h("div", { class: "charts" });
     const toggle = h(
       "div",
@@ -65,13 +27,29 @@ export function mentorView(uid) {
     mount(
       el,
       h("p", { class: "crumbs" }, h("a", { href: "#/mentors" }, "Mentors"), " / "),
-      h("h1", {}, uid),
+      heading,
+      personLine,
       h("p", {}, h("a", { href: `#/logs?userId=${encodeURIComponent(uid)}` }, "Browse this mentor's logs →")),
       cards,
       h("h2", {}, "Activity"),
       toggle,
       charts,
+      analytics.section,
+      // The archive holds content: only for a key that reads this mentor.
+      can("omi:read", uid) ? [h("h2", {}, "Their data"), archiveButton(uid)] : null,
     );
+    // The directory names the mentor, once it has loaded.
+    peopleByUid().then((byUid) => {
+      const person = byUid.get(uid);
+      if (!person) return personLine.remove();
+      heading.textContent = person.name;
+      document.title = `${person.name} · r2d1`;
+      mount(
+        personLine,
+        [person.cohort ? `Cohort ${person.cohort} · ` : "", `uid ${uid}`, person.mentees.length ? ` · mentees: ${person.mentees.join(", ")}` : ""],
+        person.uids.filter((u) => u !== uid).map((u) => [" · also ", h("a", { href: `#/mentors/${seg(u)}` }, u)]),
+      );
+    });
     const today = Date.now() - (Date.now() % DAY);
     const from = isoDay(today - (days - 1) * DAY);
     const [stats, daily] = await Promise.allSettled([
@@ -102,14 +80,17 @@ export function mentorView(uid) {
       parts.push(items.length ? barChart({ title: "Memories by category", items, unit: "memories" }) : ui.empty("No categories yet."));
     }
     mount(charts, parts);
+    await analytics.load();
   }
   return {
     mount(target, route) {
       el = target;
+      params = route.params;
       days = route.params.get("days") === "90" ? 90 : 30;
       load();
     },
     update(route) {
+      params = route.params;
       days = route.params.get("days") === "90" ? 90 : 30;
       load().then(() => el.querySelector(`.segmented [aria-current]`)?.focus());
     },

@@ -80,6 +80,7 @@ impl IsoWeek {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct WeekHours {
     /// `2025-W03`.
     pub week: String,
@@ -92,6 +93,7 @@ pub struct WeekHours {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct MentorAnalytics {
     pub memories: u32,
     pub seconds: f64,

@@ -37,7 +37,7 @@ fn params(req: &Request) -> Params {
 
 /// Reads an object that the index names, verified: missing or damaged is one error everywhere
 /// (`Error::Integrity`, 500 `integrity_error`).
-async fn stored_bytes(blobs: &BlobStore, key: &str, sha256: &str) -> Result<Vec<u8>> {
+pub(super) async fn stored_bytes(blobs: &BlobStore, key: &str, sha256: &str) -> Result<Vec<u8>> {
     object::read(blobs, key, sha256, MAX_OBJECT_BYTES).await?.or_integrity(&format!("indexed object {key}"))
 }
 
@@ -179,55 +179,6 @@ pub async fn daily(req: &Request, app: &App) -> Result<Response> {
     let days = day_series(&rows, from, to);
     let memories: i64 = days.iter().map(|d| d["memories"].as_i64().unwrap_or(0)).sum();
     http::ok(&json!({ "success": true, "userId": uid, "from": iso(from), "to": iso(to), "totalMemories": memories, "days": days }))
-}
-
-/// `GET /api/omi/transcripts/{uid}`: a mentor's real-time sessions.
-pub async fn transcript_sessions(app: &App, uid: &str) -> Result<Response> {
-    let uid = key_part("userId", uid)?;
-    let rows = OmiRepo::new(app.meta()?).transcript_sessions(&uid).await?;
-    let sessions: Vec<Value> = rows
-        .iter()
-        .map(|r| {
-            json!({ "sessionId": r.session_id, "batches": r.batches, "segments": r.segments,
-                    "first": r.first.map(iso), "last": r.last.map(iso) })
-        })
-        .collect();
-    http::ok(&json!({ "success": true, "userId": uid, "sessions": sessions }))
-}
-
-/// `GET /api/omi/transcripts/{uid}/{session}`: every batch of a session as one transcript,
-/// in arrival order.
-pub async fn transcript(app: &App, uid: &str, session: &str) -> Result<Response> {
-    let (uid, session) = (key_part("userId", uid)?, key_part("sessionId", session)?);
-    let rows = OmiRepo::new(app.meta()?).transcript_batches(&uid, &session).await?;
-    if rows.is_empty() {
-        return Err(Error::NotFound(format!("no transcript session {session} for user {uid}")));
-    }
-    let blobs = app.blobs()?;
-    let bodies = join_all(rows.iter().map(|r| stored_bytes(&blobs, &r.r2_key, &r.sha256))).await;
-    let mut segments = Vec::new();
-    for body in bodies {
-        let value: Value = serde_json::from_slice(&body?)?;
-        let batch = match value {
-            Value::Array(a) => a,
-            Value::Object(mut o) => match o.remove("segments") {
-                Some(Value::Array(a)) => a,
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        };
-        segments.extend(batch);
-    }
-    let text: Vec<String> = segments
-        .iter()
-        .filter_map(|s| {
-            let text = s["text"].as_str()?;
-            let who = s["speaker_name"].as_str().or(s["speaker"].as_str()).unwrap_or("SPEAKER");
-            Some(format!("{who}: {text}"))
-        })
-        .collect();
-    http::ok(&json!({ "success": true, "userId": uid, "sessionId": session, "batches": rows.len(),
-                      "segments": segments, "text": text.join("\n") }))
 }
 
 /// `GET /api/omi/day-summaries/{uid}/{yyyy-mm-dd}`: the stored day summary, as Omi sent it.

@@ -2,9 +2,13 @@
 //! the scope is its row in `access::table`), and thin handlers that parse the request, call the
 //! domain (`ingest`, `maintenance`, the repo) and render JSON.
 
+pub mod archive;
 pub mod export;
 pub mod logs;
 pub mod maintenance;
+pub mod programme;
+pub mod tools;
+pub mod transcripts;
 pub mod webhook;
 
 use crate::error::{Error, Result};
@@ -12,6 +16,7 @@ use futures_util::future::LocalBoxFuture;
 use worker::{Request, Response};
 
 use crate::app::App;
+use crate::omi::tools::call::Tool;
 use crate::routes::{route, PathParams, Route};
 use webhook::Hook;
 
@@ -36,13 +41,29 @@ pub static ROUTES: &[Route] = &[
     route!(Get "/api/omi/users/{uid}/stats", ApiToken, |_req, app, p| logs::stats(app, p.get("uid")).await),
     route!(Delete "/api/omi/users/{uid}", ApiToken, |_req, app, p| maintenance::delete_user(app, p.get("uid")).await),
     route!(Get "/api/omi/analytics/daily", ApiToken, |req, app, _p| logs::daily(&req, app).await),
-    route!(Get "/api/omi/transcripts/{uid}", ApiToken, |_req, app, p| logs::transcript_sessions(app, p.get("uid")).await),
-    route!(Get "/api/omi/transcripts/{uid}/{sessionId}", ApiToken, |_req, app, p| logs::transcript(app, p.get("uid"), p.get("sessionId")).await),
+    route!(Get "/api/omi/transcripts/{uid}", ApiToken, |req, app, p| transcripts::sessions(&req, app, p.get("uid")).await),
+    route!(Get "/api/omi/transcripts/{uid}/{sessionId}", ApiToken, |req, app, p| transcripts::session(&req, app, p.get("uid"), p.get("sessionId")).await),
     route!(Get "/api/omi/day-summaries/{uid}/{date}", ApiToken, |_req, app, p| logs::day_summary(app, p.get("uid"), p.get("date")).await),
     route!(Get "/api/omi/export", ApiToken, |req, app, _p| export::export(&req, app).await),
     route!(Post "/api/omi/import", ApiToken, |req, app, _p| maintenance::import(req, app).await),
     route!(Post "/api/omi/reindex", ApiToken, |req, app, _p| maintenance::reindex(&req, app).await),
     route!(Post "/api/omi/reconcile", ApiToken, |req, app, _p| maintenance::reconcile(&req, app).await),
+    // The programme's view (issue 14): analytics, linked transcripts, the archive, the
+    // directory, activity.
+    route!(Get "/api/omi/logs/{uid}/{memoryId}/analytics", ApiToken, |_req, app, p| programme::memory(app, p.get("uid"), p.get("memoryId")).await),
+    route!(Get "/api/omi/logs/{uid}/{memoryId}/transcript", ApiToken, |req, app, p| transcripts::memory(&req, app, p.get("uid"), p.get("memoryId")).await),
+    route!(Get "/api/omi/users/{uid}/analytics", ApiToken, |req, app, p| programme::mentor(&req, app, p.get("uid")).await),
+    route!(Get "/api/omi/users/{uid}/archive", ApiToken, |req, app, p| archive::archive(&req, app, p.get("uid")).await),
+    route!(Get "/api/omi/directory", ApiToken, |_req, app, _p| programme::directory(app).await),
+    route!(Put "/api/omi/directory/{personId}", ApiToken, |req, app, p| programme::save_person(req, app, p.get("personId")).await),
+    route!(Delete "/api/omi/directory/{personId}", ApiToken, |_req, app, p| programme::delete_person(app, p.get("personId")).await),
+    route!(Get "/api/omi/programme", ApiToken, |req, app, _p| programme::activity(&req, app).await),
+    // Omi's assistant (chat tools).
+    route!(Get "/.well-known/omi-tools.json", Open, |req, _app, _p| tools::manifest(&req)),
+    route!(Post "/api/omi/tools/search", OmiTool, |req, app, _p| tools::call(req, app, Tool::SearchLogs).await),
+    route!(Get "/api/omi/tools/action-items", OmiTool, |req, app, _p| tools::call(req, app, Tool::OpenActionItems).await),
+    route!(Post "/api/omi/tools/sessions-with", OmiTool, |req, app, _p| tools::call(req, app, Tool::SessionsWith).await),
+    route!(Get "/api/omi/tools/hours", OmiTool, |req, app, _p| tools::call(req, app, Tool::MentoringHours).await),
     // The old app's data (issue 12).
     route!(Get "/api/omi/legacy/mapping", ApiToken, |_req, app, _p| maintenance::mapping(app).await),
     route!(Put "/api/omi/legacy/mapping", ApiToken, |req, app, _p| maintenance::put_mapping(req, app).await),

@@ -19,6 +19,7 @@ use crate::http::{self, App};
 use crate::omi::content::content_sha256;
 use crate::omi::ingest::{store_memory, Incoming};
 use crate::omi::keys::{check_key_part, day_summary_key, transcript_key};
+use crate::omi::link;
 use crate::omi::payload::{memory_from_value, parse_json, parse_time, transcript_batch_from_value};
 use crate::omi::render;
 use crate::omi::reply::{self, Sender};
@@ -160,17 +161,17 @@ pub async fn transcript(mut req: Request, app: &App) -> Result<Response> {
     let sha = sha256_hex(&body);
     let key = transcript_key(&uid, &session, app.now_ms, &sha);
     let segments = batch.segments.len();
+    let text = link::batch_text(&batch.segments);
     let object = NewObject::plain(Kind::Transcript, key.clone(), body, "application/json")
         .with("userId", uid.clone())
         .with("sessionId", session.clone())
         .with("type", "transcript");
     let store = app.store()?;
-    let stmts = vec![
-        repo::record_transcript_batch(&uid, &session, app.now_ms, &sha, &key, segments),
-        repo::transcript_batch_key(&uid, &session, &sha),
-    ];
+    let mut stmts = repo::record_transcript_batch(&uid, &session, app.now_ms, &sha, &key, segments, &text);
+    let key_at = stmts.len();
+    stmts.push(repo::transcript_batch_key(&uid, &session, &sha));
     let (written, rows) = write_and_commit(&store, &[&object], &[], "omi.after_put", stmts).await?;
-    let recorded = rows.get(1).map(|r| r.rows::<repo::KeyRow>()).transpose()?.and_then(|r| r.into_iter().next()).map(|r| r.r2_key);
+    let recorded = rows.get(key_at).map(|r| r.rows::<repo::KeyRow>()).transpose()?.and_then(|r| r.into_iter().next()).map(|r| r.r2_key);
     let created = written.first() == Some(&Written::Created);
     // Stored by this call if its batch inserted the row, or if reconciliation adopted the
     // object this call created meanwhile.
