@@ -111,7 +111,7 @@ export async function startWorker({
     durableObjects: { LIVE: "LiveHub" },
     // The dashboard, as wrangler.toml's [assets] serves it; other paths reach the worker.
     assets: { directory: join(build, "web"), routerConfig: { has_user_worker: true } },
-    bindings: { API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN, SIGNED_URL_SECRET, ...bindings },
+    bindings: { API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN, SIGNED_URL_SECRET, SUBREQUEST_BUDGET: "1000", ...bindings },
     cf: false,
   });
   let db, bucket;

@@ -73,7 +73,8 @@ pub async fn export(req: &Request, app: &App, app_id: &AppId) -> Result<Response
     let format = Format::parse(http::query_param(req, "format").as_deref(), Format::Ndjson)?;
     let selector = Selector::parse(http::query_param(req, "version").as_deref())?;
     let after = after_param(req)?;
-    let plan = export::plan(app.meta()?, app.blobs()?, app_id, &selector, after.as_deref(), format, app.config.subrequest_budget as usize).await?;
+    let plan =
+        export::plan(app.meta()?, app.blobs()?, app_id, &selector, after.as_deref(), format, app.config.subrequest_budget as usize).await?;
     send(plan, format).await
 }
 
@@ -85,9 +86,16 @@ pub async fn archive(req: &Request, app: &App, app_id: &AppId, v: i64) -> Result
         return Err(Error::invalid_field("format", "must be tar or tar.gz (GET …/export?version= gives NDJSON)"));
     }
     let after = after_param(req)?;
-    let plan =
-        export::plan(app.meta()?, app.blobs()?, app_id, &Selector::Version(v), after.as_deref(), format, app.config.subrequest_budget as usize)
-            .await?;
+    let plan = export::plan(
+        app.meta()?,
+        app.blobs()?,
+        app_id,
+        &Selector::Version(v),
+        after.as_deref(),
+        format,
+        app.config.subrequest_budget as usize,
+    )
+    .await?;
     send(plan, format).await
 }
 
