@@ -53,6 +53,12 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
             let app = app::App::new(env, config, None, request::RequestState::at_wall_clock());
             let report = jobs::run_scheduled(&app).await;
             worker::console_log!("r2d1 scheduled run: {report}");
+            // The jobs' own R2 operations, and whatever this isolate still holds, into the
+            // daily totals (a cron run has no waitUntil to defer it to).
+            let counts = *app.state.counters.r2_by_class.borrow();
+            if let Err(e) = async { store::usage::flush_now(&app.meta()?, app.now_ms, &counts).await }.await {
+                worker::console_warn!("r2d1 usage: daily R2 operation totals not written: {e}");
+            }
         }
         Err(e) => worker::console_error!("r2d1 scheduled run skipped: {e}"),
     }

@@ -3,7 +3,7 @@
 //! where another request may run), so none of this may live in a thread-local: each request
 //! carries its own, and the store adapters hold a reference to it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -20,6 +20,9 @@ pub struct Counters {
     pub r2_operations: Cell<u64>,
     pub r2_bytes_read: Cell<u64>,
     pub r2_bytes_written: Cell<u64>,
+    /// R2 operations by workload and billing class (`store::usage`), for the storage report's
+    /// cost of operations.
+    pub r2_by_class: RefCell<crate::store::usage::OpCounts>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -31,6 +34,8 @@ pub struct CounterSnapshot {
     pub r2_operations: u64,
     pub r2_bytes_read: u64,
     pub r2_bytes_written: u64,
+    pub r2_class_a: u64,
+    pub r2_class_b: u64,
 }
 
 impl Counters {
@@ -46,6 +51,8 @@ impl Counters {
             r2_operations: self.r2_operations.get(),
             r2_bytes_read: self.r2_bytes_read.get(),
             r2_bytes_written: self.r2_bytes_written.get(),
+            r2_class_a: self.r2_by_class.borrow().total(crate::store::usage::OpClass::A),
+            r2_class_b: self.r2_by_class.borrow().total(crate::store::usage::OpClass::B),
         }
     }
 }

@@ -8,8 +8,11 @@
 //! - [`gc`]: condemn → claim → delete → tombstone, for every prefix.
 //! - [`jobs`]: the runner every scheduled job goes through, with its state in D1.
 //! - [`consistency`]: rows against objects for every kind, merge-joined, resumable.
+//! - [`usage`]: R2 operations by billing class, summed per day in D1.
+//! - [`census`]: D1 bytes by table and R2 bytes by kind, for the storage report.
 
 pub mod blob;
+pub mod census;
 pub mod commit;
 pub mod consistency;
 pub mod digest;
@@ -19,6 +22,7 @@ pub mod kinds;
 pub mod limiter;
 pub mod meta;
 pub mod object;
+pub mod usage;
 
 pub use blob::{BlobInfo, BlobMeta, BlobStore, PutOutcome, StoredBlob};
 pub use kinds::Kind;

@@ -35,6 +35,8 @@ if (!workerThreads.receiveMessageOnPort.r2d1Patient) {
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const API_TOKEN = "test-api-token-0123456789";
 export const WEBHOOK_TOKEN = "test-webhook-token-0123456789";
+/** The key of signed URLs (issue 13); a test that wants them off passes SIGNED_URL_SECRET: "". */
+export const SIGNED_URL_SECRET = "test-signed-url-secret-0123456789abcdef";
 
 const wranglerToml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
 export const COMPATIBILITY_DATE = wranglerToml.match(/^compatibility_date\s*=\s*"([^"]+)"/m)[1];
@@ -131,7 +133,7 @@ export async function startWorker({
     durableObjects: { LIVE: "LiveHub" },
     // The dashboard, as wrangler.toml's [assets] serves it; other paths reach the worker.
     assets: { directory: join(build, "web"), routerConfig: { has_user_worker: true } },
-    bindings: { API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN, ...bindings },
+    bindings: { API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN, SIGNED_URL_SECRET, SUBREQUEST_BUDGET: "1000", ...bindings },
     cf: false,
   });
   let db, bucket;
