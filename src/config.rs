@@ -8,6 +8,10 @@ use std::fmt;
 use crate::access::audit::parse_retention_days;
 use crate::access::enrollment::EnrollmentMode;
 use crate::cors::AllowedOrigins;
+use crate::files::costs::{Prices, DEFAULT_HYBRID_MAX_BYTES, DEFAULT_INLINE_MAX_BYTES};
+use crate::files::lifecycle::Quota;
+use crate::files::rollout::Rollout;
+use crate::files::signed_url::UrlKey;
 use crate::omi::reply::ReplyMessage;
 use crate::store::gc::Grace;
 
@@ -84,6 +88,16 @@ pub struct Config {
     /// How long an unreferenced object is kept before the GC condemns it (and a condemned one
     /// before it may be deleted). At least an hour: see `store::gc`.
     pub gc_grace: Grace,
+    /// The rollout as the variables set it (`STORAGE_R2_PERCENT`, `STORAGE_ROLLBACK`); rows of
+    /// the D1 `storage_settings` table win over it (see `files::rollout`).
+    pub rollout: Rollout,
+    /// Quotas of every app that sets none of its own (`APP_MAX_BYTES`, `APP_MAX_FILES`,
+    /// `APP_MAX_VERSIONS`; unset: unlimited).
+    pub default_quota: Quota,
+    /// The storage report's price table (`PRICE_*`, defaults: Cloudflare's list prices).
+    pub prices: Prices,
+    /// Key of signed URLs, derived from `SIGNED_URL_SECRET`; unset: no signed URLs.
+    pub signed_url_key: Option<UrlKey>,
     /// The subrequests (R2 and D1 calls) one request may make: the Workers plan's limit (50
     /// on Free). Reads that could need more (a long transcript, an export with content, a
     /// mentor's archive) are served in pages or parts that stay under it.
@@ -126,8 +140,10 @@ impl Config {
             }
         };
 
-        let inline_max_bytes = number("INLINE_MAX_BYTES", 1024)?;
-        let hybrid_max_bytes = number("HYBRID_MAX_BYTES", 10 * 1024)?;
+        // Defaults chosen so the plan's example (100 apps x 85 files x 5 KB) keeps 70-80 % of its
+        // bytes out of D1: see `files::costs`.
+        let inline_max_bytes = number("INLINE_MAX_BYTES", DEFAULT_INLINE_MAX_BYTES)?;
+        let hybrid_max_bytes = number("HYBRID_MAX_BYTES", DEFAULT_HYBRID_MAX_BYTES)?;
         if hybrid_max_bytes < inline_max_bytes {
             return Err("HYBRID_MAX_BYTES must not be smaller than INLINE_MAX_BYTES".into());
         }
@@ -150,6 +166,10 @@ impl Config {
             Some(v) => Grace::from_hours(&v).map_err(|why| format!("GC_GRACE_HOURS {why}"))?,
         };
 
+        let rollout = Rollout::from_sources(get, |_| None)?;
+        let default_quota = Quota::from_lookup(get)?;
+        let prices = Prices::from_lookup(get)?;
+        let signed_url_key = get("SIGNED_URL_SECRET").map(|s| UrlKey::from_secret(&s)).transpose()?;
         let allowed_origins = AllowedOrigins::parse(get("ALLOWED_ORIGINS").as_deref())?;
         let omi_reply_message = ReplyMessage::parse(get("OMI_REPLY_MESSAGE").as_deref())?;
 
@@ -168,6 +188,10 @@ impl Config {
             hybrid_max_bytes,
             storage_mode,
             gc_grace,
+            rollout,
+            default_quota,
+            prices,
+            signed_url_key,
             subrequest_budget: subrequest_budget as u32,
             allowed_origins,
             omi_reply_message,
@@ -192,7 +216,12 @@ mod tests {
         assert_eq!(c.max_body_bytes, 8 * 1024 * 1024);
         assert!(c.write_daily_copy);
         assert_eq!(c.inline_max_bytes, 1024);
-        assert_eq!(c.hybrid_max_bytes, 10240);
+        assert_eq!(c.hybrid_max_bytes, 2048);
+        assert_eq!(c.rollout, Rollout::default());
+        assert_eq!(c.default_quota, Quota::default());
+        assert_eq!(c.prices, Prices::default());
+        assert!(c.signed_url_key.is_none());
+        assert_eq!(c.subrequest_budget, 50);
         assert_eq!(c.storage_mode, StorageMode::Hybrid);
         assert_eq!(c.retention_days, None);
         assert_eq!(c.gc_grace, Grace::default());
@@ -237,6 +266,37 @@ mod tests {
         assert!(config(&[("GC_GRACE_HOURS", "0")]).unwrap_err().contains("GC_GRACE_HOURS"));
         assert!(config(&[("GC_GRACE_HOURS", "0.25")]).unwrap_err().contains("GC_GRACE_HOURS"));
         assert_eq!(config(&[("GC_GRACE_HOURS", "2")]).unwrap().gc_grace.ms(), 7_200_000);
+    }
+
+    #[test]
+    fn issue_13_settings_are_read_and_checked() {
+        let c = config(&[
+            ("STORAGE_R2_PERCENT", "10"),
+            ("STORAGE_ROLLBACK", "on"),
+            ("APP_MAX_FILES", "100"),
+            ("PRICE_R2_STORAGE_GB_MONTH", "0.02"),
+            ("SIGNED_URL_SECRET", &"s".repeat(32)),
+            ("SUBREQUEST_BUDGET", "50"),
+        ])
+        .unwrap();
+        assert_eq!(c.rollout, Rollout { r2_basis_points: 1_000, rollback: true });
+        assert_eq!(c.default_quota.max_files, Some(100));
+        assert_eq!(c.prices.r2_storage_gb_month, 0.02);
+        assert!(c.signed_url_key.is_some());
+        assert_eq!(c.subrequest_budget, 50);
+        for (name, bad) in [
+            ("STORAGE_R2_PERCENT", "150"),
+            ("STORAGE_ROLLBACK", "maybe"),
+            ("APP_MAX_BYTES", "lots"),
+            ("PRICE_D1_STORAGE_GB_MONTH", "-1"),
+            ("SIGNED_URL_SECRET", "short"),
+            ("SUBREQUEST_BUDGET", "5"),
+        ] {
+            let e = config(&[(name, bad)]).unwrap_err();
+            assert!(e.contains(name), "{name}: {e}");
+        }
+        // The secret never prints.
+        assert!(!format!("{c:?}").contains(&"s".repeat(32)));
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub enum Error {
     Fenced(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A change would take an app past one of its quotas (`files::lifecycle`): 413 for bytes
+    /// (a smaller upload may fit), 409 for files and versions (the app's state must change
+    /// first). The body names the quota, its limit and the usage before and after.
+    #[error("{message}")]
+    QuotaExceeded { quota: &'static str, limit: u64, current: u64, requested: u64, message: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -80,6 +85,13 @@ impl Error {
             Error::Integrity(_) | Error::Internal(_) => 500,
             Error::Storage(_) => 502,
             Error::NotConfigured(_) | Error::Fenced(_) => 503,
+            Error::QuotaExceeded { quota, .. } => {
+                if *quota == "bytes" {
+                    413
+                } else {
+                    409
+                }
+            }
         }
     }
 
@@ -101,6 +113,7 @@ impl Error {
             Error::Storage(_) => "storage_error",
             Error::Fenced(_) => "storage_busy",
             Error::Internal(_) => "internal_error",
+            Error::QuotaExceeded { .. } => "quota_exceeded",
         }
     }
 
@@ -116,6 +129,11 @@ impl Error {
             Error::Internal(_) => "internal error".to_string(),
             Error::Integrity(_) => "stored content failed its integrity check".to_string(),
             Error::Fenced(_) => "storage is busy collecting garbage this object depends on; retry in a moment".to_string(),
+            Error::QuotaExceeded { quota, limit, current, requested, message } => {
+                return json!({ "error": {
+                    "code": self.code(), "message": message, "quota": quota, "limit": limit, "current": current, "requested": requested,
+                }});
+            }
             other => other.to_string(),
         };
         match self {
@@ -154,6 +172,16 @@ mod tests {
         assert!(!body.contains("secret_things"));
         assert_eq!(e.status(), 502);
         assert_eq!(e.body()["error"]["code"], "storage_error");
+    }
+
+    #[test]
+    fn quota_errors_name_the_quota() {
+        let e = Error::QuotaExceeded { quota: "versions", limit: 3, current: 3, requested: 4, message: "m".into() };
+        assert_eq!((e.status(), e.code()), (409, "quota_exceeded"));
+        assert_eq!(e.body()["error"]["quota"], "versions");
+        assert_eq!(e.body()["error"]["limit"], 3);
+        let e = Error::QuotaExceeded { quota: "bytes", limit: 1, current: 0, requested: 2, message: "m".into() };
+        assert_eq!(e.status(), 413);
     }
 
     #[test]

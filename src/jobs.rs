@@ -1,14 +1,15 @@
-//! Every job the cron trigger runs, by name: the storage core's GC (both workloads) and the
-//! Omi workload's own jobs. The runner and the job state are in [`crate::store::jobs`].
+//! Every job the cron trigger runs, by name: the storage core's GC and census (both workloads),
+//! the Omi workload's own jobs and the app files' retention. The runner and the job state are in [`crate::store::jobs`].
 
 use crate::access::audit::{AuditRecord, Outcome};
 use crate::app::App;
 use crate::store::jobs::{self, Job};
-use crate::{access, omi, store};
+use crate::{access, files, omi, store};
 
 pub fn registered() -> Vec<&'static Job> {
-    let mut all: Vec<&'static Job> = vec![&store::gc::JOB];
+    let mut all: Vec<&'static Job> = vec![&store::gc::JOB, &store::census::JOB];
     all.extend(omi::jobs::JOBS.iter());
+    all.push(&files::retention::JOB);
     all.extend(access::jobs::JOBS.iter());
     all.push(&crate::admin::CONSISTENCY_JOB);
     all

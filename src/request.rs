@@ -27,6 +27,9 @@ pub struct Counters {
     pub r2_bytes_written: Cell<u64>,
     /// Other subrequests: Cache API calls and Durable Object calls.
     pub other_operations: Cell<u64>,
+    /// R2 operations by workload and billing class (`store::usage`), for the storage report's
+    /// cost of operations.
+    pub r2_by_class: RefCell<crate::store::usage::OpCounts>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub struct CounterSnapshot {
     pub r2_bytes_read: u64,
     pub r2_bytes_written: u64,
     pub other_operations: u64,
+    pub r2_class_a: u64,
+    pub r2_class_b: u64,
 }
 
 impl CounterSnapshot {
@@ -61,6 +66,8 @@ impl CounterSnapshot {
             r2_bytes_read: self.r2_bytes_read.saturating_sub(earlier.r2_bytes_read),
             r2_bytes_written: self.r2_bytes_written.saturating_sub(earlier.r2_bytes_written),
             other_operations: self.other_operations.saturating_sub(earlier.other_operations),
+            r2_class_a: self.r2_class_a.saturating_sub(earlier.r2_class_a),
+            r2_class_b: self.r2_class_b.saturating_sub(earlier.r2_class_b),
         }
     }
 }
@@ -80,6 +87,8 @@ impl Counters {
             r2_bytes_read: self.r2_bytes_read.get(),
             r2_bytes_written: self.r2_bytes_written.get(),
             other_operations: self.other_operations.get(),
+            r2_class_a: self.r2_by_class.borrow().total(crate::store::usage::OpClass::A),
+            r2_class_b: self.r2_by_class.borrow().total(crate::store::usage::OpClass::B),
         }
     }
 }

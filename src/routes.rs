@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::request::RequestState;
-use crate::{access, admin, cors, faults, files, health, http, live, observe, omi, openapi};
+use crate::{access, admin, cors, faults, files, health, http, live, observe, omi, openapi, store};
 
 /// The kind of credential a route takes, as its line in the route table declares it. The rule
 /// the router enforces is the route's row in `access::table` (which scope, narrowed by which
@@ -237,9 +237,11 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
             // builds: `X-R2D1-Budget` sets another, so one worker can play both plans).
             let budget = test_budget(&req).unwrap_or(config.subrequest_budget as u64);
             state.set_budget(Some(budget));
-            let app = App::new(env.clone(), config, Some(ctx), state);
+            let mut app = App::new(env.clone(), config, Some(ctx), state);
             let state = app.state.clone();
-            (dispatch(req, app).await, state)
+            let result = dispatch(req, &mut app).await;
+            record_usage(&app);
+            (result, state)
         }
         Err(e) => (Err(e), std::rc::Rc::new(state)),
     };
@@ -295,7 +297,21 @@ fn preflight(path: &str, allowed: &cors::AllowedOrigins, origin: Option<&str>) -
     Ok(resp)
 }
 
-async fn dispatch(req: Request, mut app: App) -> Result<Response> {
+/// Adds the request's R2 operations to the isolate's daily totals (and clears them: a streamed
+/// body adds its own reads when it ends, see `files::export`); when a flush is due, it runs in
+/// `waitUntil`, after the response (see `store::usage`).
+fn record_usage(app: &App) {
+    let counts = std::mem::take(&mut *app.state.counters.r2_by_class.borrow_mut());
+    let Some(stmts) = store::usage::after_request(app.now_ms, &counts) else { return };
+    let (Some(ctx), Ok(meta)) = (app.ctx.as_ref(), app.meta()) else { return };
+    ctx.wait_until(async move {
+        if let Err(e) = meta.batch(stmts).await {
+            worker::console_warn!("r2d1 usage: daily R2 operation totals not written: {e}");
+        }
+    });
+}
+
+async fn dispatch(req: Request, app: &mut App) -> Result<Response> {
     let path = req.path();
     let method = req.method();
     match find(&all_routes(), &method, &path)? {
@@ -307,9 +323,9 @@ async fn dispatch(req: Request, mut app: App) -> Result<Response> {
                 .ok_or_else(|| Error::Internal(format!("{} {} has no access rule", method_name(&method), route.template())))?;
             let path_params: Vec<(&str, &str)> = params.0.iter().map(|(n, v)| (*n, v.as_str())).collect();
             app.caller.access = Some(rule.access);
-            let checked = check_access(&rule.access, &mut app, &req, &path_params).await;
+            let checked = check_access(&rule.access, app, &req, &path_params).await;
             let result = match checked {
-                Ok(()) => (route.handler)(req, &app, params.clone()).await,
+                Ok(()) => (route.handler)(req, app, params.clone()).await,
                 Err(e) => Err(e),
             };
             let status = match &result {
@@ -317,13 +333,13 @@ async fn dispatch(req: Request, mut app: App) -> Result<Response> {
                 Err(e) => e.status(),
             };
             let path_params: Vec<(&str, &str)> = params.0.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            guard::audit(&app, method_name(&method), route.template(), &path_params, status).await;
+            guard::audit(app, method_name(&method), route.template(), &path_params, status).await;
             if faults::ENABLED {
                 // Test builds show what the request cost, counted by the store adapters.
                 if let Ok(mut resp) = result {
                     let c = app.state.counters.snapshot();
                     let value = format!(
-                        "route={} d1_statements={} d1_rows_read={} d1_rows_written={} r2_operations={} r2_bytes_read={} r2_bytes_written={} d1_calls={} other_operations={} operations={}",
+                        "route={} d1_statements={} d1_rows_read={} d1_rows_written={} r2_operations={} r2_bytes_read={} r2_bytes_written={} d1_calls={} other_operations={} operations={} r2_class_a={} r2_class_b={}",
                         route.template(),
                         c.d1_statements,
                         c.d1_rows_read,
@@ -333,7 +349,9 @@ async fn dispatch(req: Request, mut app: App) -> Result<Response> {
                         c.r2_bytes_written,
                         c.d1_calls,
                         c.other_operations,
-                        c.operations()
+                        c.operations(),
+                        c.r2_class_a,
+                        c.r2_class_b
                     );
                     // A WebSocket upgrade's headers are immutable; the count is then left off.
                     let _ = resp.headers_mut().set("X-R2D1-Counters", &value);

@@ -69,7 +69,7 @@ async function seedApps() {
   };
   await put("index.html", "<h1>Hello</h1>\n<p>First draft</p>\n");
   await put("app.js", "export const answer = 41;\nconsole.log(answer);\n");
-  await put("assets/data.txt", "hybrid ".repeat(400)); // 2,800 bytes: hybrid
+  await put("assets/data.txt", "hybrid ".repeat(250)); // 1,750 bytes: hybrid
   await put("assets/big.txt", "r2 only ".repeat(2000)); // 16,000 bytes: R2
   await version("First release");
   await put("app.js", "export const answer = 42;\nconsole.log(answer);\n");

@@ -29,15 +29,15 @@ test("every route requires the API token", async () => {
   await expectError(await w.fetch("/api/apps/demo/files", { headers: { authorization: "Bearer wrong" } }), 401, "unauthorized");
 });
 
-test("each tier boundary lands where the policy says", async () => {
+test("each tier boundary lands where the policy says (the default tiers: 1 KiB inline, 2 KiB hybrid)", async () => {
   const cases = [
     [0, "database"],
     [1023, "database"],
     [1024, "database"],
     [1025, "hybrid"],
-    [10239, "hybrid"],
-    [10240, "hybrid"],
-    [10241, "r2"],
+    [2047, "hybrid"],
+    [2048, "hybrid"],
+    [2049, "r2"],
   ];
   for (const [size, location] of cases) {
     const body = text(size, `tier-${size}`);
@@ -120,7 +120,7 @@ test("create-only puts never overwrite: a second put to an existing key is Alrea
 });
 
 test("a corrupted R2 object is caught: hybrid serves the D1 copy, R2-only answers 500 integrity_error", async () => {
-  const hybrid = text(5_000, "hybrid-victim");
+  const hybrid = text(2_000, "hybrid-victim");
   const r2only = text(15_000, "r2-victim");
   await ok(await put("corrupt", "h.txt", hybrid), 201);
   await ok(await put("corrupt", "r.txt", r2only), 201);
@@ -204,7 +204,7 @@ test("concurrent writes to one file resolve with If-Match: one wins, the other g
 });
 
 test("files:batch writes atomically and lists with metadata; a bad item writes nothing", async () => {
-  const bin = randomBytes(3000);
+  const bin = randomBytes(2000);
   const res = await w.api(
     "/api/apps/batch/files:batch",
     json("POST", {
@@ -358,7 +358,14 @@ test("an 85-file app is snapshotted, modified, diffed, restored byte for byte, a
   assert.equal(ar.status, 200);
   assert.equal(ar.headers.get("content-type"), "application/gzip");
   const files = untar(gunzipSync(Buffer.from(await ar.arrayBuffer())));
-  assert.equal(files.size, 84);
+  assert.equal(files.size, 85);
+  // Beside the top directory, the SHA-256 of every file it carries, as sha256sum writes them.
+  const sums = files.get(`${app}-v2.sha256`).toString().trim().split("\n");
+  assert.equal(sums.length, 84);
+  for (const line of sums) {
+    const [sha, name] = line.split("  ");
+    assert.equal(sha256(files.get(name)), sha, name);
+  }
   assert.deepEqual(files.get(`${app}-v2/new/one.txt`), Buffer.from("brand new\n"));
   assert.deepEqual(files.get(`${app}-v2/${paths[0]}`), original.get(paths[0]));
   assert.ok(!files.has(`${app}-v2/${deleted[0]}`));

@@ -139,7 +139,8 @@ const CASES = [
   ["POST", "/api/apps/victim-app/versions/-1/restore", { headers: auth }],
   ["POST", "/api/apps/victim-app/versions/99/restore", { headers: auth }],
   ["POST", "/api/apps/victim-app/versions", { headers: jsonAuth, body: '{"changelog": 7}' }],
-  ["DELETE", "/api/apps/victim-app/versions/1", { headers: auth }],
+  // Deleting a version is a real operation since issue 13; a malformed one is still refused.
+  ["DELETE", "/api/apps/victim-app/versions/0", { headers: auth }],
   ["POST", "/api/admin/storage/migrate?batch=99999999999", { headers: auth }],
   ["POST", "/api/admin/storage/migrate?dry_run=" + sqli, { headers: auth }],
   ["POST", "/api/admin/storage/gc?grace_hours=-1", { headers: auth }],

@@ -3,6 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, expectError, listKeys, ok as json } from "./helpers/worker.mjs";
+import { createKey, withKey } from "./helpers/access.mjs";
 import { fixture, makeMemory, postMemory, dbCount, sha256, assertTotalsExact } from "./helpers/omi.mjs";
 
 let w;
@@ -119,6 +120,68 @@ test("full-text search, filters and full=1", async () => {
   assert.deepEqual(entry.actionItems, { total: 2, open: 1 });
   assert.equal(entry.durationSeconds, 120);
   assert.equal(entry.createdAt, "2025-05-02T10:00:00.000Z");
+});
+
+test("sort=relevance ranks by bm25 within the filters, pages without gaps or repeats, and keeps a mentor key to its mentor", async () => {
+  const uid = "ranker";
+  const base = Date.UTC(2025, 6, 1);
+  // The best match is the oldest: newest first puts it last, relevance first.
+  const best = makeMemory({
+    id: "rank-best", title: "Negotiation masterclass", overview: "Negotiation tactics and negotiation practice",
+    text: "negotiation, negotiation", created_at: new Date(base).toISOString(),
+  });
+  const passing = Array.from({ length: 45 }, (_, i) =>
+    makeMemory({ id: `rank-${i}`, title: "Weekly sync", text: "we briefly mentioned negotiation before lunch", created_at: new Date(base + (i + 1) * 60_000).toISOString() }),
+  );
+  await postAll(uid, [best, ...passing, makeMemory({ id: "rank-none", title: "Gym plans", created_at: new Date(base + DAY).toISOString() })]);
+  await postAll("ranker-other", [makeMemory({ id: "rank-other", title: "Negotiation negotiation", overview: "negotiation", created_at: new Date(base).toISOString() })]);
+
+  const page = async (qs, api = w.api.bind(w)) => json(await api(`/api/omi/logs?${qs}`));
+  const newest = await page(`userId=${uid}&q=negotiation&limit=100`);
+  assert.equal(newest.logs[0].memoryId, "rank-44");
+  assert.equal(newest.logs.at(-1).memoryId, "rank-best");
+  const ranked = await page(`userId=${uid}&q=negotiation&sort=relevance&limit=100`);
+  assert.equal(ranked.total, 46);
+  assert.equal(ranked.nextCursor, null);
+  assert.equal(ranked.logs[0].memoryId, "rank-best", "the better match ranks first");
+  assert.deepEqual(new Set(ranked.logs.map((l) => l.memoryId)), new Set(newest.logs.map((l) => l.memoryId)), "the same matches");
+  assert.equal((await page("sort=newest&q=negotiation&userId=ranker&limit=1")).logs[0].memoryId, "rank-44");
+
+  // Pages of 7 give the one-page ranking exactly: no gaps, no repeats.
+  const seen = [];
+  let cursor = null;
+  let pages = 0;
+  do {
+    const q = new URLSearchParams({ userId: uid, q: "negotiation", sort: "relevance", limit: "7" });
+    if (cursor) q.set("cursor", cursor);
+    const body = await page(q);
+    assert.equal(body.total, 46);
+    seen.push(...body.logs.map((l) => l.memoryId));
+    cursor = body.nextCursor;
+    pages += 1;
+  } while (cursor && pages < 20);
+  assert.equal(pages, 7);
+  assert.deepEqual(seen, ranked.logs.map((l) => l.memoryId));
+
+  // A key for one mentor ranks only that mentor's memories, with or without userId.
+  const { secret } = await createKey(w, [`omi:read:${uid}`]);
+  const narrow = await page("q=negotiation&sort=relevance&limit=100", withKey(w, secret));
+  assert.equal(narrow.total, 46);
+  assert.ok(narrow.logs.every((l) => l.userId === uid));
+  assert.equal(narrow.logs[0].memoryId, "rank-best");
+  await expectError(await withKey(w, secret)("/api/omi/logs?userId=ranker-other&q=negotiation&sort=relevance"), 403, "forbidden");
+  const all = await page("q=negotiation&sort=relevance&limit=2");
+  assert.deepEqual(new Set(all.logs.map((l) => l.memoryId)), new Set(["rank-best", "rank-other"]));
+
+  // Refusals: an unknown order, relevance without words, cursors forged or of the other order.
+  await expectError(await w.api("/api/omi/logs?q=negotiation&sort=oldest"), 400, "invalid_field");
+  await expectError(await w.api("/api/omi/logs?sort=relevance"), 400, "invalid_field");
+  await expectError(await w.api(`/api/omi/logs?q=negotiation&sort=relevance&cursor=${(await page("limit=1")).nextCursor}`), 400, "invalid_cursor");
+  for (const forged of ["r1:1:500", "r1:1:0", "r1:-1:7", "r1:1:7 OR 1=1", "v1:1:1"]) {
+    await expectError(await w.api(`/api/omi/logs?q=negotiation&sort=relevance&cursor=${Buffer.from(forged).toString("base64url")}`), 400, "invalid_cursor");
+  }
+  await expectError(await w.api(`/api/omi/logs?cursor=${Buffer.from("r1:1:7").toString("base64url")}`), 400, "invalid_cursor");
+  await expectError(await w.api("/api/omi/export?q=negotiation&sort=relevance"), 400, "invalid_field");
 });
 
 test("one memory: raw bytes with ETag and 304; unknown ids 404", async () => {

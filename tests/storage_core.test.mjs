@@ -312,7 +312,7 @@ test("defect 5: imported snapshots carry the hash metadata, and the bytes check 
 
 test("jobs: every registered job is listed with its state; a failed run is recorded; runs are resumable", async () => {
   const list = await ok(await w.api("/api/admin/jobs"));
-  assert.deepEqual(list.jobs.map((j) => j.name).sort(), ["access.audit_retention", "consistency", "gc", "omi.analytics", "omi.content_hashes", "omi.reconcile", "omi.retention", "omi.rollups"]);
+  assert.deepEqual(list.jobs.map((j) => j.name).sort(), ["access.audit_retention", "consistency", "files.retention", "gc", "omi.analytics", "omi.content_hashes", "omi.reconcile", "omi.retention", "omi.rollups", "storage.census"]);
   const failed = await ok(await w.api("/api/admin/jobs/omi.reconcile/run", { method: "POST", headers: { "x-r2d1-fault": "r2.list" } }));
   assert.equal(failed.ok, false);
   const after = (await ok(await w.api("/api/admin/jobs"))).jobs.find((j) => j.name === "omi.reconcile");

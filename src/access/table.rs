@@ -42,7 +42,7 @@ impl Verb {
     }
 }
 
-/// Which change brought a route. Merge scaffolding: once issues 10, 11, 14 and 15 have landed, every
+/// Which change brought a route. Merge scaffolding: once issues 10, 11, 13, 14 and 15 have landed, every
 /// entry is served and [`unrouted`] must come back empty; the field can then go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,6 +50,7 @@ pub enum Origin {
     Existing,
     Issue10,
     Issue11,
+    Issue13,
     Issue12,
     Issue14,
     Issue15,
@@ -170,7 +171,26 @@ pub const ROUTES: &[RouteRule] = &[
     r(Get, "/api/apps/{app}/versions/{version}/files/{path+}", key(AppsRead, APP), "a file as it was in a version", Existing),
     r(Get, "/api/apps/{app}/versions/{version}/diff/{other}", key(AppsRead, APP), "what changed between two versions", Existing),
     r(Post, "/api/apps/{app}/versions/{version}/restore", key(AppsWrite, APP), "make the files a version's again", Existing),
-    r(Get, "/api/apps/{app}/versions/{version}/archive", key(AppsRead, APP), "a version as .tar.gz", Existing),
+    r(Get, "/api/apps/{app}/versions/{version}/archive", key(AppsRead, APP), "a version as .tar.gz or .tar, streamed", Existing),
+    // App lifecycle and builds (issue 13).
+    r(Delete, "/api/apps/{app}", key(AppsWrite, APP), "delete an app: every file, version and object it owns", Issue13),
+    r(Delete, "/api/apps/{app}/versions/{version}", key(AppsWrite, APP), "delete a version no tag names", Issue13),
+    r(Get, "/api/apps/{app}/tags", key(AppsRead, APP), "an app's version tags", Issue13),
+    r(Put, "/api/apps/{app}/tags/{tag}", key(AppsWrite, APP), "point a tag at a version", Issue13),
+    r(Delete, "/api/apps/{app}/tags/{tag}", key(AppsWrite, APP), "remove a tag", Issue13),
+    r(Post, "/api/apps/{app}/retention/run", key(AppsWrite, APP), "apply the app's retention policy now", Issue13),
+    r(Get, "/api/apps/{app}/export", key(AppsRead, APP), "every current file (or a version's) as NDJSON, tar or tar.gz, streamed", Issue13),
+    r(Get, "/api/apps/{app}/changes", key(AppsRead, APP), "paths added, changed and deleted since a revision", Issue13),
+    r(Post, "/api/apps/{app}/signed-urls", key(AppsRead, APP), "a signed, expiring URL for a file or an archive", Issue13),
+    r(Get, "/api/signed/apps/{app}/files/{path+}", Access::Open, "a current file by signed URL (the HMAC is the credential)", Issue13),
+    r(
+        Get,
+        "/api/signed/apps/{app}/versions/{version}/files/{path+}",
+        Access::Open,
+        "a version's file by signed URL (the HMAC is the credential)",
+        Issue13,
+    ),
+    r(Get, "/api/signed/apps/{app}/versions/{version}/archive", Access::Open, "a version's archive by signed URL", Issue13),
     // Storage maintenance.
     r(Get, "/api/admin/consistency", key(StorageAdmin, NOTHING), "D1 against R2", Existing),
     r(Post, "/api/admin/storage/migrate", key(StorageAdmin, NOTHING), "move file content between tiers", Existing),
@@ -180,6 +200,8 @@ pub const ROUTES: &[RouteRule] = &[
     r(Get, "/api/admin/storage/report", key(StorageAdmin, NOTHING), "storage by tier", Existing),
     r(Get, "/api/admin/jobs", key(StorageAdmin, NOTHING), "state of every scheduled job", Issue10),
     r(Post, "/api/admin/jobs/{name}/run", key(StorageAdmin, NOTHING), "one bounded run of a job now", Issue10),
+    r(Get, "/api/admin/storage/rollout", key(StorageAdmin, NOTHING), "the rollout percentage and rollback switch in force", Issue13),
+    r(Put, "/api/admin/storage/rollout", key(StorageAdmin, NOTHING), "set the rollout percentage or the rollback switch", Issue13),
     // Access management.
     r(Get, "/api/admin/keys", key(Admin, NOTHING), "API keys (prefixes, never secrets)", Issue11),
     r(Post, "/api/admin/keys", key(Admin, NOTHING), "create a key; its secret is shown once", Issue11),

@@ -276,9 +276,12 @@ impl QuotaExceeded {
     /// The same refusal as the crate's error (status 413 or 409, message naming the quota),
     /// for handlers that only return `Error`.
     pub fn into_error(self) -> Error {
-        match self.quota {
-            QuotaKind::Bytes => Error::PayloadTooLarge(self.message()),
-            QuotaKind::Files | QuotaKind::Versions => Error::Conflict(self.message()),
+        Error::QuotaExceeded {
+            quota: self.quota.as_str(),
+            limit: self.limit,
+            current: self.current,
+            requested: self.requested,
+            message: self.message(),
         }
     }
 }

@@ -9,13 +9,15 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::content::{self, FileType};
+use super::lifecycle_repo;
 use super::manifest::{self, Action, FileState, Manifest};
 use super::path::{AppId, FilePath};
 use super::repo::{self, Holder, MovableRow, NewFile, NewVersion};
 use super::report::{self, Facts, TierCount, Tiers};
-use super::service::{content_object, Files};
+use super::rollout::Rollout;
+use super::service::{app_mode, content_object, effective_rollout, Files};
+use super::snapshot_key;
 use super::tier::{Location, Policy};
-use super::{policy_for, snapshot_key};
 use crate::config::{Config, StorageMode};
 use crate::error::{Error, Result};
 use crate::store::commit::{self, Guard, Reference};
@@ -56,10 +58,26 @@ pub struct MigrateReport {
     pub remaining: u64,
     pub remaining_bytes: u64,
     pub done: bool,
+    /// The rollback switch is on: the migrator moves nothing towards R2.
+    pub paused_by_rollback: bool,
 }
 
-fn row_policy(config: &Config, row: &MovableRow) -> Policy {
-    policy_for(config, row.app_mode.as_deref())
+fn row_policy(config: &Config, rollout: &Rollout, row: &MovableRow) -> Policy {
+    app_mode(config, rollout, &row.app_id, row.app_mode.as_deref()).1
+}
+
+/// Apps whose rollout bucket one migrate call fills in (older apps have none: see
+/// migrations/0009); a handful of cheap updates, so the percentage reaches them soon.
+const BUCKETS_PER_CALL: u32 = 200;
+
+/// The rollout in force now (variables and settings rows), for the migrator and the report.
+pub async fn current_rollout(meta: &MetaStore, config: &Config) -> Result<Rollout> {
+    let settings = lifecycle_repo::settings(meta).await?;
+    let row = repo::SettingsRow {
+        setting_r2_percent: settings.iter().find(|s| s.name == super::rollout::PERCENT_SETTING).map(|s| s.value.clone()),
+        setting_rollback: settings.iter().find(|s| s.name == super::rollout::ROLLBACK_SETTING).map(|s| s.value.clone()),
+    };
+    Ok(effective_rollout(config, &row))
 }
 
 /// Moves up to `batch` rows of inline content the policy wants in R2: first `hybrid` (an R2
@@ -78,19 +96,34 @@ pub async fn migrate(files: &Files, config: &Config, now_ms: i64, app: Option<&A
         remaining: 0,
         remaining_bytes: 0,
         done: false,
+        paused_by_rollback: false,
     };
+    let rollout = current_rollout(&files.meta, config).await?;
+    if !dry_run {
+        let ids = repo::apps_without_bucket(&files.meta, BUCKETS_PER_CALL).await?;
+        files.meta.batch(ids.iter().map(|id| repo::set_bucket(id)).collect()).await?;
+    }
+    let move_policy = repo::MovePolicy { mode, inline_max, hybrid_max, rollout_bp: rollout.r2_basis_points };
+    if rollout.rollback {
+        // The rollback switch: nothing moves towards R2 until it is off again.
+        let pending = repo::migration_pending(&files.meta, app_filter, move_policy).await?;
+        out.remaining = pending.files;
+        out.remaining_bytes = pending.bytes;
+        out.paused_by_rollback = true;
+        return Ok(out);
+    }
     for holder in [Holder::File, Holder::VersionLine] {
         let budget = batch.saturating_sub(out.processed as u32);
         if budget == 0 {
             break;
         }
-        let rows = repo::migration_candidates(&files.meta, holder, app_filter, mode, inline_max, hybrid_max, budget).await?;
+        let rows = repo::migration_candidates(&files.meta, holder, app_filter, move_policy, budget).await?;
         for row in rows {
             out.processed += 1;
-            let policy = row_policy(config, &row);
+            let policy = row_policy(config, &rollout, &row);
             let Some(current) = Location::parse(&row.storage_location) else { continue };
             let target = policy.place(row.size_bytes as usize);
-            if policy.migration_step(current, row.size_bytes as usize).is_none() {
+            if rollout.migration_step(&policy, current, row.size_bytes as usize).is_none() {
                 continue;
             }
             let mv = Move {
@@ -119,7 +152,7 @@ pub async fn migrate(files: &Files, config: &Config, now_ms: i64, app: Option<&A
             }
         }
     }
-    let pending = repo::migration_pending(&files.meta, app_filter, mode, inline_max, hybrid_max).await?;
+    let pending = repo::migration_pending(&files.meta, app_filter, move_policy).await?;
     out.remaining = pending.files;
     out.remaining_bytes = pending.bytes;
     out.done = pending.files == 0;
@@ -241,8 +274,14 @@ pub async fn report(meta: &MetaStore, config: &Config, app: Option<&AppId>) -> R
         }
         t
     };
-    let pending =
-        repo::migration_pending(meta, app_filter, config.storage_mode.as_str(), config.inline_max_bytes, config.hybrid_max_bytes).await?;
+    let rollout = current_rollout(meta, config).await?;
+    let policy = repo::MovePolicy {
+        mode: config.storage_mode.as_str(),
+        inline_max: config.inline_max_bytes,
+        hybrid_max: config.hybrid_max_bytes,
+        rollout_bp: rollout.r2_basis_points,
+    };
+    let pending = repo::migration_pending(meta, app_filter, policy).await?;
     Ok(report::build(&Facts {
         files: tiers(&files),
         versions: tiers(&lines),
@@ -339,10 +378,11 @@ fn timestamp(v: &Option<serde_json::Value>, default: i64) -> i64 {
     ms.filter(|t| (0..=crate::omi::payload::MAX_TIME_MS).contains(t)).unwrap_or(default)
 }
 
-/// The largest version number an import may name: D1 hands integers past 2^53 back as floats,
+/// The largest version number there can be: D1 hands integers past 2^53 - 1 back as floats,
 /// which no row type reads (schemathesis stored 2^53 once, and the app's version list was a 502
-/// from then on).
-pub const MAX_VERSION_NUMBER: i64 = (1 << 53) - 1;
+/// from then on). One below that, because the app's counter (`apps.next_version`) holds the
+/// number after the newest; snapshots and restores past it are refused.
+pub const MAX_VERSION_NUMBER: i64 = (1 << 53) - 2;
 
 /// Checked before anything is written, so a bad number changes nothing.
 fn check_version_numbers(versions: &[OldVersion]) -> Result<()> {
@@ -378,10 +418,11 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
             out.files_unchanged += 1;
             continue;
         }
-        let p = files.prepare(&app_id, &path, bytes, truthy(&f.is_entry_point), &inline_policy);
+        let p = files.prepare(&app_id, &path, bytes, truthy(&f.is_entry_point), |size| inline_policy.place(size));
         if let Some(b) = &p.blob {
             stmts.push(repo::record_blob(b, now_ms));
         }
+        stmts.push(repo::log_write(app_id.as_str(), &p.file.path, &p.file.sha256, &repo::WriteCondition::Any, now_ms));
         stmts.push(repo::write_file(app_id.as_str(), &p.file, &repo::WriteCondition::Any, now_ms));
         objects.extend(p.object);
         out.files_written += 1;
@@ -404,7 +445,7 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
             let path = FilePath::parse(&f.path)?;
             let bytes =
                 decode_content(&format!("app_versions[{}].files[{i}].content", v.version_number), &f.content, f.encoding.as_deref())?;
-            let p = files.prepare(&app_id, &path, bytes, truthy(&f.is_entry_point), &inline_policy);
+            let p = files.prepare(&app_id, &path, bytes, truthy(&f.is_entry_point), |size| inline_policy.place(size));
             if let Some(b) = &p.blob {
                 stmts.push(repo::record_blob(b, now_ms));
             }
@@ -458,6 +499,7 @@ pub async fn import(files: &Files, now_ms: i64, req: ImportRequest) -> Result<Im
         };
         stmts.insert(0, repo::touch_app(app_id.as_str(), now_ms));
         stmts.push(repo::import_version(app_id.as_str(), &row, created_at));
+        stmts.push(repo::advance_version_counter(app_id.as_str(), v.version_number));
         for p in &planned {
             match by_path.get(p.path.as_str()) {
                 Some(f) => stmts.push(repo::import_version_line(app_id.as_str(), v.version_number, p.action, f)),

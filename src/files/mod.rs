@@ -3,15 +3,19 @@
 //! side: migration between tiers, garbage collection and a storage report.
 //!
 //! Pure core (no `worker`): [`path`], [`tier`], [`content`], [`manifest`], [`diff`],
-//! [`archive`], [`report`]. SQL: [`repo`]. Domain: [`service`] (files and versions) and
-//! [`maintenance`] (migration, rollback, import, report), writing through the storage core.
-//! HTTP: [`http`]. (Unreferenced blobs and snapshots are collected by the storage core's GC.)
+//! [`report`]; and for issue 13 [`rollout`], [`lifecycle`], [`stream`],
+//! [`ndjson`], [`export_plan`], [`changes`], [`costs`], [`signed_url`]. SQL: [`repo`],
+//! [`lifecycle_repo`]. Domain: [`service`] (files and versions), [`maintenance`] (migration,
+//! rollback, import, report), [`retention`] (deleting versions and apps, retention),
+//! [`export`] (streamed exports and archives), [`savings`] (the cost report), all writing
+//! through the storage core. HTTP: [`http`]. (Unreferenced blobs and snapshots are collected by
+//! the storage core's GC.)
 
-pub mod archive;
 pub mod changes;
 pub mod content;
 pub mod costs;
 pub mod diff;
+pub mod export_plan;
 pub mod lifecycle;
 pub mod manifest;
 pub mod ndjson;
@@ -23,14 +27,16 @@ pub mod stream;
 pub mod tier;
 
 mod cache;
+pub mod export;
 pub mod http;
+pub mod lifecycle_repo;
 pub mod maintenance;
 pub mod repo;
+pub mod retention;
+pub mod savings;
 pub mod service;
 
-use crate::config::{Config, StorageMode};
 use path::AppId;
-use tier::Policy;
 
 /// Content-addressed key of an object holding file bytes: the same bytes in one app always
 /// land on the same key, which is what makes writes idempotent and storage deduplicated.
@@ -46,12 +52,6 @@ pub fn snapshot_key(app: &AppId, version: i64, manifest_sha256: &str) -> String 
     format!("apps/{app}/snapshots/{version}-{}.json", &manifest_sha256[..manifest_sha256.len().min(16)])
 }
 
-/// The policy in force for an app: the global thresholds, and the app's own mode if it set one.
-pub fn policy_for(config: &Config, app_mode: Option<&str>) -> Policy {
-    let mode = app_mode.and_then(StorageMode::parse).unwrap_or(config.storage_mode);
-    Policy { mode, inline_max: config.inline_max_bytes, hybrid_max: config.hybrid_max_bytes }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,13 +61,5 @@ mod tests {
         let app = AppId::parse("demo").unwrap();
         assert_eq!(blob_key("demo", "ab"), "apps/demo/blobs/ab");
         assert_eq!(snapshot_key(&app, 12, &"ab".repeat(32)), "apps/demo/snapshots/12-abababababababab.json");
-    }
-
-    #[test]
-    fn an_apps_mode_overrides_the_global_one() {
-        let config = Config::from_lookup(|_| None).unwrap();
-        assert_eq!(policy_for(&config, None).mode, StorageMode::Hybrid);
-        assert_eq!(policy_for(&config, Some("r2")).mode, StorageMode::R2);
-        assert_eq!(policy_for(&config, Some("nonsense")).mode, StorageMode::Hybrid);
     }
 }

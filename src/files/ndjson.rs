@@ -2,8 +2,9 @@
 //! gets a whole app in one request, and the worker holds one chunk of one file at a time.
 //!
 //! Lines, each a JSON object ending in `\n`:
-//! 1. `{"type":"header","format":"r2d1.files.ndjson/1","app":…,"version":…|null,"revision":…|null,"files":n,"bytes":b}`
-//!    (`files`/`bytes`: what the listing promised);
+//! 1. `{"type":"header","format":"r2d1.files.ndjson/1","app":…,"version":…|null,"revision":…|null,"files":n,"bytes":b,"complete":bool,"next_after":…|null}`
+//!    (`files`/`bytes`: what this stream carries; `complete: false` with `next_after`: the
+//!    request's budget ended it early, continue with `?after=`);
 //! 2. per file, in path order, `{"type":"file","path":…,"sha256":…,"size":…,"content_type":…,"encoding":"utf8"|"base64","content":…}`;
 //! 3. `{"type":"trailer","files":n,"bytes":b,"tree_sha256":…}`.
 //!
@@ -61,6 +62,9 @@ pub struct ExportHeader {
     pub revision: Option<i64>,
     pub files: u64,
     pub bytes: u64,
+    /// Continue with `?after=` this path: the request's budget ended the stream early (see
+    /// `files::export_plan`). `None`: every file is in this stream.
+    pub next_after: Option<String>,
 }
 
 /// One file's facts, as its line states them before the content.
@@ -103,6 +107,8 @@ impl NdjsonWriter {
             "revision": header.revision,
             "files": header.files,
             "bytes": header.bytes,
+            "complete": header.next_after.is_none(),
+            "next_after": header.next_after,
         });
         w.line(&line);
         w
@@ -259,6 +265,7 @@ mod tests {
             revision: Some(41),
             files: files.len() as u64,
             bytes: files.iter().map(|f| f.bytes.len() as u64).sum(),
+            next_after: None,
         };
         let mut w = NdjsonWriter::new(&header);
         let mut out = w.take_output();
@@ -342,7 +349,7 @@ mod tests {
 
     #[test]
     fn bad_content_is_caught() {
-        let header = ExportHeader { app: "a".into(), version: None, revision: None, files: 1, bytes: 3 };
+        let header = ExportHeader { app: "a".into(), version: None, revision: None, files: 1, bytes: 3, next_after: None };
         let start = |w: &mut NdjsonWriter, sha: &str, enc| {
             w.start_file(&ExportFile { path: "x", sha256: sha, size: 3, content_type: "text/plain", encoding: enc }).unwrap();
         };

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Deserializer};
 
+use super::lifecycle::{Quota, Retention};
 use super::manifest::{Action, Planned};
 use super::tier::Location;
 use crate::error::Result;
@@ -18,7 +19,7 @@ use crate::store::{MetaStore, Statement, Value};
 pub const MAX_PARAMS: usize = 100;
 
 /// BLOB columns come back from D1 as an array of numbers; accept raw bytes too.
-fn bytes_opt<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<u8>>, D::Error> {
+pub(crate) fn bytes_opt<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Vec<u8>>, D::Error> {
     struct Bytes;
     impl<'de> serde::de::Visitor<'de> for Bytes {
         type Value = Vec<u8>;
@@ -68,6 +69,74 @@ pub struct AppRow {
     pub revision: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The number the next version gets (a counter: numbers are never reused).
+    #[serde(default = "one")]
+    pub next_version: i64,
+    #[serde(default)]
+    pub rollout_bucket: Option<i64>,
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    #[serde(default)]
+    pub max_files: Option<u64>,
+    #[serde(default)]
+    pub max_versions: Option<u64>,
+    #[serde(default)]
+    pub retention_keep_last: Option<u32>,
+    #[serde(default)]
+    pub retention_keep_days: Option<u32>,
+    #[serde(default)]
+    pub changes_pruned_through: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+impl AppRow {
+    /// The quotas the app set itself (the defaults are laid under them by the caller).
+    pub fn quota(&self) -> Quota {
+        Quota { max_bytes: self.max_bytes, max_files: self.max_files, max_versions: self.max_versions }
+    }
+
+    pub fn retention(&self) -> Retention {
+        Retention { keep_last: self.retention_keep_last, keep_days: self.retention_keep_days }
+    }
+}
+
+/// Every column of `apps` a reader needs.
+pub const APP_COLS: &str = "id, storage_mode, revision, created_at, updated_at, next_version, rollout_bucket, max_bytes, max_files, \
+     max_versions, retention_keep_last, retention_keep_days, changes_pruned_through";
+
+/// The rollout settings rows of `storage_settings` (a row wins over the variable), as one
+/// column each: folded into the queries that read an app or a file, so the rollback switch
+/// costs no extra round trip and takes effect on the next request.
+pub const SETTINGS_COLS: &str = "(SELECT value FROM storage_settings WHERE name = 'STORAGE_R2_PERCENT') AS setting_r2_percent, \
+     (SELECT value FROM storage_settings WHERE name = 'STORAGE_ROLLBACK') AS setting_rollback";
+
+/// The `storage_settings` rows a query carried.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct SettingsRow {
+    #[serde(default)]
+    pub setting_r2_percent: Option<String>,
+    #[serde(default)]
+    pub setting_rollback: Option<String>,
+}
+
+impl SettingsRow {
+    pub fn get(&self, name: &str) -> Option<String> {
+        match name {
+            super::rollout::PERCENT_SETTING => self.setting_r2_percent.clone(),
+            super::rollout::ROLLBACK_SETTING => self.setting_rollback.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// An app (if it exists) and the rollout settings, read in one query.
+#[derive(Debug, Clone, Default)]
+pub struct AppAndSettings {
+    pub app: Option<AppRow>,
+    pub settings: SettingsRow,
 }
 
 /// A current file, or a version's line: the same columns, so reads share one code path.
@@ -91,6 +160,9 @@ pub struct FileRecord {
     pub created_at: Option<i64>,
     #[serde(default)]
     pub updated_at: Option<i64>,
+    /// The `STORAGE_ROLLBACK` settings row, carried by the queries that serve reads.
+    #[serde(default)]
+    pub setting_rollback: Option<String>,
 }
 
 impl FileRecord {
@@ -149,41 +221,114 @@ pub struct NewBlob {
 // Apps
 
 pub async fn app(meta: &MetaStore, app_id: &str) -> Result<Option<AppRow>> {
-    meta.first(stmt!("SELECT id, storage_mode, revision, created_at, updated_at FROM apps WHERE id = ?1", app_id)).await
+    meta.first(stmt!(format!("SELECT {APP_COLS} FROM apps WHERE id = ?1"), app_id)).await
+}
+
+/// The app's row (if any) and the rollout settings, in one query (the settings row always
+/// comes back; the app's columns are NULL when it does not exist). One plain read, no batch:
+/// it is the first thing every write does, and a write's only batch is its commit.
+pub async fn app_and_settings(meta: &MetaStore, app_id: &str) -> Result<AppAndSettings> {
+    #[derive(Deserialize)]
+    struct Joined {
+        setting_r2_percent: Option<String>,
+        setting_rollback: Option<String>,
+        id: Option<String>,
+        storage_mode: Option<String>,
+        revision: Option<i64>,
+        created_at: Option<i64>,
+        updated_at: Option<i64>,
+        next_version: Option<i64>,
+        rollout_bucket: Option<i64>,
+        max_bytes: Option<u64>,
+        max_files: Option<u64>,
+        max_versions: Option<u64>,
+        retention_keep_last: Option<u32>,
+        retention_keep_days: Option<u32>,
+        changes_pruned_through: Option<i64>,
+    }
+    let sql = format!("SELECT s.*, a.* FROM (SELECT {SETTINGS_COLS}) s LEFT JOIN (SELECT {APP_COLS} FROM apps WHERE id = ?1) a ON 1 = 1");
+    let Some(j) = meta.first::<Joined>(stmt!(sql, app_id)).await? else { return Ok(AppAndSettings::default()) };
+    let settings = SettingsRow { setting_r2_percent: j.setting_r2_percent, setting_rollback: j.setting_rollback };
+    let app = j.id.map(|id| AppRow {
+        id,
+        storage_mode: j.storage_mode,
+        revision: j.revision.unwrap_or_default(),
+        created_at: j.created_at.unwrap_or_default(),
+        updated_at: j.updated_at.unwrap_or_default(),
+        next_version: j.next_version.unwrap_or(1),
+        rollout_bucket: j.rollout_bucket,
+        max_bytes: j.max_bytes,
+        max_files: j.max_files,
+        max_versions: j.max_versions,
+        retention_keep_last: j.retention_keep_last,
+        retention_keep_days: j.retention_keep_days,
+        changes_pruned_through: j.changes_pruned_through.unwrap_or_default(),
+    });
+    Ok(AppAndSettings { app, settings })
 }
 
 pub async fn apps(meta: &MetaStore) -> Result<Vec<AppRow>> {
-    meta.all(stmt!("SELECT id, storage_mode, revision, created_at, updated_at FROM apps ORDER BY id")).await
+    meta.all(stmt!(format!("SELECT {APP_COLS} FROM apps ORDER BY id"))).await
 }
 
-/// Creates the app if needed and moves its revision on: the first statement of every write
-/// batch, so a concurrent snapshot sees that something changed.
+/// Creates the app if needed (with its rollout bucket) and moves its revision on: the first
+/// statement of every write batch, so a concurrent snapshot sees that something changed. A new
+/// app's first change is revision 1, so revision 0 is "no files yet" (`changes?since=0` from a
+/// builder that holds nothing).
 pub fn touch_app(app_id: &str, now_ms: i64) -> Statement {
     stmt!(
-        "INSERT INTO apps (id, created_at, updated_at) VALUES (?1, ?2, ?2)
-         ON CONFLICT (id) DO UPDATE SET revision = revision + 1, updated_at = ?2",
+        "INSERT INTO apps (id, created_at, updated_at, rollout_bucket, revision) VALUES (?1, ?2, ?2, ?3, 1)
+         ON CONFLICT (id) DO UPDATE SET revision = revision + 1, updated_at = ?2, rollout_bucket = COALESCE(rollout_bucket, ?3)",
         app_id,
-        now_ms
+        now_ms,
+        super::rollout::bucket(app_id)
     )
 }
 
 pub fn set_app_mode(app_id: &str, mode: Option<&str>, now_ms: i64) -> Statement {
     stmt!(
-        "INSERT INTO apps (id, storage_mode, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-         ON CONFLICT (id) DO UPDATE SET storage_mode = ?2, updated_at = ?3",
+        "INSERT INTO apps (id, storage_mode, created_at, updated_at, rollout_bucket) VALUES (?1, ?2, ?3, ?3, ?4)
+         ON CONFLICT (id) DO UPDATE SET storage_mode = ?2, updated_at = ?3, rollout_bucket = COALESCE(rollout_bucket, ?4)",
         app_id,
         mode,
-        now_ms
+        now_ms,
+        super::rollout::bucket(app_id)
     )
+}
+
+/// Apps created before rollout buckets were stored (migrations/0009), a page at a time.
+pub async fn apps_without_bucket(meta: &MetaStore, limit: u32) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let rows: Vec<Id> = meta.all(stmt!("SELECT id FROM apps WHERE rollout_bucket IS NULL ORDER BY id LIMIT ?1", limit)).await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+pub fn set_bucket(app_id: &str) -> Statement {
+    stmt!("UPDATE apps SET rollout_bucket = ?2 WHERE id = ?1 AND rollout_bucket IS NULL", app_id, super::rollout::bucket(app_id))
 }
 
 /// Guard used in a WHERE clause: the app is still at the revision the caller read. Expects the
 /// app id at `?1` and the revision at `?3`.
 const REVISION_GUARD: &str = "(SELECT revision FROM apps WHERE id = ?1) = ?3";
 
-/// Moves the revision on only if it is still `revision`; last statement of a guarded batch.
-fn bump_revision_if(app_id: &str, revision: i64, now_ms: i64) -> Statement {
-    stmt!("UPDATE apps SET revision = revision + 1, updated_at = ?2 WHERE id = ?1 AND revision = ?3", app_id, now_ms, revision)
+/// Moves the revision on only if it is still `revision`, and the version counter past
+/// `version`; last statement of a guarded batch.
+fn bump_revision_if(app_id: &str, revision: i64, version: i64, now_ms: i64) -> Statement {
+    stmt!(
+        "UPDATE apps SET revision = revision + 1, updated_at = ?2, next_version = MAX(next_version, ?4 + 1) WHERE id = ?1 AND revision = ?3",
+        app_id,
+        now_ms,
+        revision,
+        version
+    )
+}
+
+/// Moves the version counter past `version` (an imported version keeps its number).
+pub fn advance_version_counter(app_id: &str, version: i64) -> Statement {
+    stmt!("UPDATE apps SET next_version = MAX(next_version, ?2 + 1) WHERE id = ?1", app_id, version)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,7 +342,31 @@ pub async fn list_files(meta: &MetaStore, app_id: &str) -> Result<Vec<FileRecord
 }
 
 pub async fn file(meta: &MetaStore, app_id: &str, path: &str) -> Result<Option<FileRecord>> {
-    meta.first(stmt!(format!("SELECT {FILE_META}, content FROM app_files WHERE app_id = ?1 AND path = ?2"), app_id, path)).await
+    meta.first(stmt!(format!("SELECT {FILE_META}, content, {ROLLBACK_COL} FROM app_files WHERE app_id = ?1 AND path = ?2"), app_id, path))
+        .await
+}
+
+/// The rollback switch's settings row as a column of a read.
+const ROLLBACK_COL: &str = "(SELECT value FROM storage_settings WHERE name = 'STORAGE_ROLLBACK') AS setting_rollback";
+
+/// Sizes of those of `paths` that exist (for a batch's quota check), in chunks under the
+/// parameter limit.
+pub async fn file_sizes(meta: &MetaStore, app_id: &str, paths: &[&str]) -> Result<std::collections::HashMap<String, u64>> {
+    #[derive(Deserialize)]
+    struct Size {
+        path: String,
+        size_bytes: u64,
+    }
+    let mut out = std::collections::HashMap::new();
+    for chunk in paths.chunks(MAX_PARAMS - 5) {
+        let list = (2..2 + chunk.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let mut s = stmt!(format!("SELECT path, size_bytes FROM app_files WHERE app_id = ?1 AND path IN ({list})"), app_id);
+        for p in chunk {
+            s = s.bind(*p);
+        }
+        out.extend(meta.all::<Size>(s).await?.into_iter().map(|r| (r.path, r.size_bytes)));
+    }
+    Ok(out)
 }
 
 /// How a write treats a file that may already exist.
@@ -248,6 +417,114 @@ pub fn delete_file(app_id: &str, path: &str, if_match: Option<&str>) -> Statemen
         None => stmt!("DELETE FROM app_files WHERE app_id = ?1 AND path = ?2", app_id, path),
         Some(sha) => stmt!("DELETE FROM app_files WHERE app_id = ?1 AND path = ?2 AND sha256 = ?3", app_id, path, sha),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The change log (`app_file_changes`, see `files::changes`): rows written inside the batch that
+// changes the files, at the revision that batch gives the app, so a revision's rows appear
+// together or not at all.
+
+const NEW_REVISION: &str = "(SELECT revision FROM apps WHERE id = ?1)";
+
+/// The row for writing `sha256` at `path`, placed after `touch_app` and before the write: it
+/// says `created` or `updated` from the file as it was, and is left out when the write does
+/// not apply (its condition fails) or changes no content.
+pub fn log_write(app_id: &str, path: &str, sha256: &str, condition: &WriteCondition, now_ms: i64) -> Statement {
+    let exists = "EXISTS (SELECT 1 FROM app_files WHERE app_id = ?1 AND path = ?2)";
+    let applies = match condition {
+        WriteCondition::Any => "1".to_string(),
+        WriteCondition::IfAbsent => format!("NOT {exists}"),
+        WriteCondition::IfMatch(_) => "EXISTS (SELECT 1 FROM app_files WHERE app_id = ?1 AND path = ?2 AND sha256 = ?5)".to_string(),
+    };
+    let s = stmt!(
+        format!(
+            "INSERT INTO app_file_changes (app_id, revision, path, action, sha256, created_at)
+             SELECT ?1, {NEW_REVISION}, ?2, CASE WHEN {exists} THEN 'updated' ELSE 'created' END, ?3, ?4
+             WHERE {applies} AND NOT EXISTS (SELECT 1 FROM app_files WHERE app_id = ?1 AND path = ?2 AND sha256 = ?3)"
+        ),
+        app_id,
+        path,
+        sha256,
+        now_ms
+    );
+    match condition {
+        WriteCondition::IfMatch(want) => s.bind(want.as_str()),
+        _ => s,
+    }
+}
+
+/// The row for deleting `path`, placed before the delete (and only if there is something to
+/// delete, matching `if_match` when given).
+pub fn log_delete(app_id: &str, path: &str, if_match: Option<&str>, now_ms: i64) -> Statement {
+    stmt!(
+        format!(
+            "INSERT INTO app_file_changes (app_id, revision, path, action, sha256, created_at)
+             SELECT ?1, {NEW_REVISION}, ?2, 'deleted', NULL, ?3
+             WHERE EXISTS (SELECT 1 FROM app_files WHERE app_id = ?1 AND path = ?2 AND (?4 IS NULL OR sha256 = ?4))"
+        ),
+        app_id,
+        path,
+        now_ms,
+        if_match
+    )
+}
+
+/// The rows for a restore of version `v`, placed before [`restore_files`] and guarded like it:
+/// the restore's batch ends by moving the revision from `revision` to `revision + 1`.
+pub fn log_restore(app_id: &str, revision: i64, v: i64, now_ms: i64) -> Vec<Statement> {
+    let target = "SELECT path, sha256 FROM app_version_files WHERE app_id = ?1 AND version_number = ?2 AND action != 'deleted'";
+    let insert = "INSERT INTO app_file_changes (app_id, revision, path, action, sha256, created_at)";
+    vec![
+        stmt!(
+            format!(
+                "{insert} SELECT ?1, ?3 + 1, f.path, 'deleted', NULL, ?4 FROM app_files f
+                 WHERE f.app_id = ?1 AND {REVISION_GUARD} AND f.path NOT IN (SELECT path FROM ({target}))"
+            ),
+            app_id,
+            v,
+            revision,
+            now_ms
+        ),
+        stmt!(
+            format!(
+                "{insert} SELECT ?1, ?3 + 1, t.path, CASE WHEN f.path IS NULL THEN 'created' ELSE 'updated' END, t.sha256, ?4
+                 FROM ({target}) t LEFT JOIN app_files f ON f.app_id = ?1 AND f.path = t.path
+                 WHERE {REVISION_GUARD} AND (f.path IS NULL OR f.sha256 != t.sha256)"
+            ),
+            app_id,
+            v,
+            revision,
+            now_ms
+        ),
+    ]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChangeRow {
+    pub revision: i64,
+    pub path: String,
+    pub action: String,
+    pub sha256: Option<String>,
+}
+
+/// Up to `limit` log rows after (`revision`, `after_path`) in (revision, path) order.
+pub async fn changes_after(
+    meta: &MetaStore,
+    app_id: &str,
+    revision: i64,
+    after_path: Option<&str>,
+    limit: usize,
+) -> Result<Vec<ChangeRow>> {
+    meta.all(stmt!(
+        "SELECT revision, path, action, sha256 FROM app_file_changes
+         WHERE app_id = ?1 AND (revision > ?2 OR (revision = ?2 AND ?3 IS NOT NULL AND path > ?3))
+         ORDER BY revision, path LIMIT ?4",
+        app_id,
+        revision,
+        after_path,
+        limit
+    ))
+    .await
 }
 
 /// Records an R2 object, or notes that a write just reused it (GC leaves it alone for a while).
@@ -304,7 +581,9 @@ pub async fn version_files(meta: &MetaStore, app_id: &str, v: i64, live_only: bo
 /// One line of a version, with its inline content.
 pub async fn version_file(meta: &MetaStore, app_id: &str, v: i64, path: &str) -> Result<Option<FileRecord>> {
     meta.first(stmt!(
-        format!("SELECT {LINE_COLS}, content FROM app_version_files WHERE app_id = ?1 AND version_number = ?2 AND path = ?3"),
+        format!(
+            "SELECT {LINE_COLS}, content, {ROLLBACK_COL} FROM app_version_files WHERE app_id = ?1 AND version_number = ?2 AND path = ?3"
+        ),
         app_id,
         v,
         path
@@ -317,7 +596,8 @@ pub async fn version_file(meta: &MetaStore, app_id: &str, v: i64, path: &str) ->
 pub async fn version_files_with_content(meta: &MetaStore, app_id: &str, v: i64, offset: u64, limit: u64) -> Result<Vec<FileRecord>> {
     meta.all(stmt!(
         format!(
-            "SELECT {LINE_COLS}, content FROM app_version_files WHERE app_id = ?1 AND version_number = ?2 AND action != 'deleted'
+            "SELECT {LINE_COLS}, content, {ROLLBACK_COL} FROM app_version_files
+             WHERE app_id = ?1 AND version_number = ?2 AND action != 'deleted'
              ORDER BY path LIMIT ?3 OFFSET ?4"
         ),
         app_id,
@@ -424,7 +704,7 @@ pub fn record_version(app_id: &str, revision: i64, v: &NewVersion, lines: &[Plan
             sha.as_str()
         ));
     }
-    out.push(bump_revision_if(app_id, revision, now_ms));
+    out.push(bump_revision_if(app_id, revision, v.version_number, now_ms));
     out
 }
 
@@ -539,10 +819,13 @@ fn holder_sql(h: Holder) -> (&'static str, &'static str, &'static str) {
 }
 
 /// The policy's "content inline that belongs in R2" as SQL, mirroring
-/// [`super::tier::Policy::migration_step`]: `?A` global mode, `?B` inline max, `?C` hybrid max.
-fn needs_move_sql(mode: &str, inline: &str, hybrid: &str) -> String {
+/// [`super::tier::Policy::migration_step`] under the rollout (`super::rollout`): an app's own
+/// mode, else the global `mode` if the percentage (`bp`, basis points) reaches its stored
+/// bucket, else `database`; `inline` and `hybrid` are the thresholds.
+fn needs_move_sql(mode: &str, inline: &str, hybrid: &str, bp: &str) -> String {
     format!(
-        "t.content IS NOT NULL AND (CASE COALESCE(a.storage_mode, {mode})
+        "t.content IS NOT NULL AND (CASE COALESCE(a.storage_mode,
+             CASE WHEN {bp} >= 10000 OR a.rollout_bucket < {bp} THEN {mode} ELSE 'database' END)
            WHEN 'r2' THEN 1
            WHEN 'database' THEN t.size_bytes > {hard}
            ELSE (t.storage_location = 'database' AND t.size_bytes > {inline}) OR (t.storage_location = 'hybrid' AND t.size_bytes > {hybrid})
@@ -551,14 +834,22 @@ fn needs_move_sql(mode: &str, inline: &str, hybrid: &str) -> String {
     )
 }
 
+/// What the migrator's SQL decides by: the global mode, the thresholds and the rollout's
+/// percentage (basis points).
+#[derive(Debug, Clone, Copy)]
+pub struct MovePolicy<'a> {
+    pub mode: &'a str,
+    pub inline_max: usize,
+    pub hybrid_max: usize,
+    pub rollout_bp: u16,
+}
+
 /// Up to `limit` rows whose inline content the policy wants (also) in R2, oldest keys first.
 pub async fn migration_candidates(
     meta: &MetaStore,
     holder: Holder,
     app: Option<&str>,
-    mode: &str,
-    inline_max: usize,
-    hybrid_max: usize,
+    p: MovePolicy<'_>,
     limit: u32,
 ) -> Result<Vec<MovableRow>> {
     let (table, version_col, _) = holder_sql(holder);
@@ -568,9 +859,9 @@ pub async fn migration_candidates(
          FROM {table} t JOIN apps a ON a.id = t.app_id
          WHERE (?1 IS NULL OR t.app_id = ?1){live} AND {}
          ORDER BY t.app_id, t.path LIMIT ?5",
-        needs_move_sql("?2", "?3", "?4")
+        needs_move_sql("?2", "?3", "?4", "?6")
     );
-    meta.all(stmt!(sql, app, mode, inline_max, hybrid_max, limit)).await
+    meta.all(stmt!(sql, app, p.mode, p.inline_max, p.hybrid_max, limit, u32::from(p.rollout_bp))).await
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -580,18 +871,12 @@ pub struct CountBytes {
 }
 
 /// How many rows (and bytes) are still waiting to move, across both tables.
-pub async fn migration_pending(
-    meta: &MetaStore,
-    app: Option<&str>,
-    mode: &str,
-    inline_max: usize,
-    hybrid_max: usize,
-) -> Result<CountBytes> {
+pub async fn migration_pending(meta: &MetaStore, app: Option<&str>, p: MovePolicy<'_>) -> Result<CountBytes> {
     let one = |table: &str, live: &str| {
         format!(
             "SELECT COUNT(*) AS files, COALESCE(SUM(t.size_bytes), 0) AS bytes FROM {table} t JOIN apps a ON a.id = t.app_id
              WHERE (?1 IS NULL OR t.app_id = ?1){live} AND {}",
-            needs_move_sql("?2", "?3", "?4")
+            needs_move_sql("?2", "?3", "?4", "?5")
         )
     };
     let sql = format!(
@@ -599,7 +884,7 @@ pub async fn migration_pending(
         one("app_files", ""),
         one("app_version_files", " AND t.action != 'deleted'")
     );
-    Ok(meta.first(stmt!(sql, app, mode, inline_max, hybrid_max)).await?.unwrap_or_default())
+    Ok(meta.first(stmt!(sql, app, p.mode, p.inline_max, p.hybrid_max, u32::from(p.rollout_bp))).await?.unwrap_or_default())
 }
 
 fn key_binds(s: Statement, holder: Holder, row: &MovableRow) -> Statement {

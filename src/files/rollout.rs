@@ -108,6 +108,16 @@ impl Rollout {
         Ok(Rollout { r2_basis_points, rollback })
     }
 
+    /// These settings (from the variables) with the D1 settings table's rows laid over them.
+    pub fn with_settings(self, settings: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let env = |name: &str| match name {
+            PERCENT_SETTING => Some(format_percent(self.r2_basis_points)),
+            ROLLBACK_SETTING => Some(self.rollback.to_string()),
+            _ => None,
+        };
+        Rollout::from_sources(env, settings)
+    }
+
     /// The percentage as a number for reports (`12.5`).
     pub fn percent(&self) -> f64 {
         f64::from(self.r2_basis_points) / 100.0
@@ -189,6 +199,11 @@ pub fn parse_percent(raw: &str) -> Result<u16, &'static str> {
         return Err(WHY);
     }
     Ok(bp as u16)
+}
+
+/// Basis points as the percentage text [`parse_percent`] reads back (`1250` → `"12.50"`).
+pub fn format_percent(bp: u16) -> String {
+    format!("{}.{:02}", bp / 100, bp % 100)
 }
 
 /// The same words `Config` accepts for its flags.
@@ -447,6 +462,18 @@ mod tests {
         .unwrap();
         assert_eq!(r, rollout(5_000, true));
         assert_eq!(r.percent(), 50.0);
+    }
+
+    #[test]
+    fn d1_settings_lay_over_the_variables() {
+        let env = rollout(1_000, false);
+        assert_eq!(env.with_settings(|_| None).unwrap(), env);
+        assert_eq!(env.with_settings(|k| (k == ROLLBACK_SETTING).then(|| "true".into())).unwrap(), rollout(1_000, true));
+        assert_eq!(env.with_settings(|k| (k == PERCENT_SETTING).then(|| "12.5".into())).unwrap(), rollout(1_250, false));
+        assert!(env.with_settings(|k| (k == PERCENT_SETTING).then(|| "x".into())).is_err());
+        for bp in [0, 1, 99, 100, 1_250, 9_999, 10_000] {
+            assert_eq!(parse_percent(&format_percent(bp)).unwrap(), bp);
+        }
     }
 
     #[test]

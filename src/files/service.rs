@@ -11,11 +11,15 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::content::{self, FileType};
+use super::lifecycle::{check_quota, Quota, Usage};
+use super::lifecycle_repo;
 use super::manifest::{self, Action, FileState, Manifest, ManifestFile};
 use super::path::{AppId, FilePath};
-use super::repo::{self, FileRecord, LineSource, NewBlob, NewFile, NewVersion, WriteCondition};
+use super::repo::{self, AppRow, FileRecord, LineSource, NewBlob, NewFile, NewVersion, WriteCondition};
+use super::rollout::{self, AppMode, ReadSource, Rollout};
 use super::tier::{Location, Policy};
-use super::{blob_key, cache, diff, policy_for, snapshot_key};
+use super::{blob_key, cache, diff, snapshot_key};
+use crate::config::{Config, StorageMode};
 use crate::error::{Error, Result};
 use crate::http::App;
 use crate::store::commit::write_and_commit;
@@ -31,6 +35,45 @@ pub struct Files {
     pub blobs: BlobStore,
     pub meta: MetaStore,
     pub store: Store,
+    pub config: Config,
+}
+
+/// What a write to an app needs to know, read in one round trip: the app (if it exists), the
+/// rollout in force (variables with the D1 settings over them), the app's effective mode and
+/// policy, and its quotas (its own over the defaults).
+#[derive(Debug, Clone)]
+pub struct AppContext {
+    pub row: Option<AppRow>,
+    pub rollout: Rollout,
+    pub mode: AppMode,
+    pub policy: Policy,
+    pub quota: Quota,
+}
+
+impl AppContext {
+    /// Where new content of `size` bytes goes: the app's policy, or inline only under the
+    /// rollback switch (where it fits a D1 row).
+    pub fn place(&self, size: usize) -> Location {
+        self.rollout.write_location(&self.policy, size)
+    }
+}
+
+/// The rollout from the variables with the settings rows over them; a bad row (only a hand
+/// edit can make one) is logged and ignored, never an outage.
+pub fn effective_rollout(config: &Config, settings: &repo::SettingsRow) -> Rollout {
+    match config.rollout.with_settings(|name| settings.get(name)) {
+        Ok(r) => r,
+        Err(why) => {
+            worker::console_error!("r2d1 rollout: storage_settings has a bad value ({why}); using the variables");
+            config.rollout
+        }
+    }
+}
+
+/// The app's mode and policy under `rollout`.
+pub fn app_mode(config: &Config, rollout: &Rollout, app_id: &str, app_override: Option<&str>) -> (AppMode, Policy) {
+    let mode = rollout.app_mode(config.storage_mode, app_id, app_override.and_then(StorageMode::parse));
+    (mode, Policy { mode: mode.mode, inline_max: config.inline_max_bytes, hybrid_max: config.hybrid_max_bytes })
 }
 
 fn infos(rows: &[Rows]) -> Vec<RunInfo> {
@@ -117,7 +160,44 @@ pub fn content_object(app_id: &str, bytes: &[u8], content_type: &str) -> (NewObj
 
 impl Files {
     pub fn new(app: &App) -> Result<Self> {
-        Ok(Files { blobs: app.blobs()?, meta: app.meta()?, store: app.store()? })
+        Ok(Files { blobs: app.blobs()?, meta: app.meta()?, store: app.store()?, config: app.config.clone() })
+    }
+
+    /// The app, the rollout and the app's policy and quotas (see [`AppContext`]).
+    pub async fn context(&self, app_id: &AppId) -> Result<AppContext> {
+        let read = repo::app_and_settings(&self.meta, app_id.as_str()).await?;
+        let rollout = effective_rollout(&self.config, &read.settings);
+        let (mode, policy) = app_mode(&self.config, &rollout, app_id.as_str(), read.app.as_ref().and_then(|a| a.storage_mode.as_deref()));
+        let quota = read.app.as_ref().map(AppRow::quota).unwrap_or_default().or(self.config.default_quota);
+        Ok(AppContext { row: read.app, rollout, mode, policy, quota })
+    }
+
+    /// Whether the rollback switch is on, as the read of `rec` saw the settings.
+    fn rollback_for(&self, rec: &FileRecord) -> bool {
+        rec.setting_rollback.as_deref().and_then(rollout::parse_flag).unwrap_or(self.config.rollout.rollback)
+    }
+
+    /// Before a change that may grow the app: its usage now, the check of `after(usage)`
+    /// against its quotas (the refusal names the quota), and the fence statements that end the
+    /// change's batch. Nothing to read or fence when the app has no quota.
+    async fn quota_guard(&self, ctx: &AppContext, app_id: &AppId, after: impl Fn(Usage) -> Usage) -> Result<QuotaGuard> {
+        if ctx.quota == Quota::default() {
+            return Ok(QuotaGuard { quota: ctx.quota, before: Usage::default(), fence: Vec::new() });
+        }
+        let before = lifecycle_repo::usage(&self.meta, app_id.as_str()).await?;
+        check_quota(&ctx.quota, before, after(before)).map_err(|q| q.into_error())?;
+        Ok(QuotaGuard { quota: ctx.quota, before, fence: lifecycle_repo::quota_fence(app_id.as_str(), &ctx.quota, &before) })
+    }
+
+    /// A fence that fired (a concurrent change got there first) as the full refusal, with the
+    /// limit and the usage read again.
+    async fn quota_refusal(&self, e: Error, guard: &QuotaGuard, app_id: &AppId, after: impl Fn(Usage) -> Usage) -> Error {
+        let Error::QuotaExceeded { quota, .. } = &e else { return e };
+        let now = lifecycle_repo::usage(&self.meta, app_id.as_str()).await.unwrap_or(guard.before);
+        match check_quota(&guard.quota, now, after(now)) {
+            Err(q) => q.into_error(),
+            Ok(()) => Error::Conflict(format!("a concurrent change took the app to its {quota} quota; retry")),
+        }
     }
 
     /// Puts `prepared`'s objects and commits `stmts` through the storage core.
@@ -127,16 +207,19 @@ impl Files {
         Ok(infos(&rows))
     }
 
-    pub async fn policy(&self, app: &App, app_id: &AppId) -> Result<Policy> {
-        let row = repo::app(&self.meta, app_id.as_str()).await?;
-        Ok(policy_for(&app.config, row.as_ref().and_then(|r| r.storage_mode.as_deref())))
-    }
-
-    /// Hashes and places `bytes`; the object to put comes with it where the policy needs one.
-    pub fn prepare(&self, app_id: &AppId, path: &FilePath, bytes: Vec<u8>, entry_point: bool, policy: &Policy) -> Prepared {
+    /// Hashes and places `bytes` (`place` says where content of a size goes); the object to put
+    /// comes with it where the location needs one.
+    pub fn prepare(
+        &self,
+        app_id: &AppId,
+        path: &FilePath,
+        bytes: Vec<u8>,
+        entry_point: bool,
+        place: impl Fn(usize) -> Location,
+    ) -> Prepared {
         let file_type = FileType::of(&bytes);
         let content_type = content::content_type_for(path, file_type);
-        let location = policy.place(bytes.len());
+        let location = place(bytes.len());
         let (object, blob) = match location.has_r2() {
             true => {
                 let (o, b) = content_object(app_id.as_str(), &bytes, content_type);
@@ -181,15 +264,28 @@ impl Files {
             (WriteCondition::IfAbsent, Some(have)) => return Err(precondition(path, Some(&have.sha256))),
             _ => {}
         }
-        let policy = self.policy(app, app_id).await?;
-        let prepared = self.prepare(app_id, path, bytes, entry_point, &policy);
+        let ctx = self.context(app_id).await?;
+        let prepared = self.prepare(app_id, path, bytes, entry_point, |size| ctx.place(size));
+        let (old_size, new_size) = (existing.as_ref().map(|e| e.size_bytes), prepared.file.size_bytes);
+        let after = |u: Usage| Usage {
+            bytes: (u.bytes + new_size).saturating_sub(old_size.unwrap_or(0)),
+            files: u.files + u64::from(old_size.is_none()),
+            ..u
+        };
+        let guard = self.quota_guard(&ctx, app_id, after).await?;
         let mut stmts = vec![repo::touch_app(app_id.as_str(), app.now_ms)];
         if let Some(b) = &prepared.blob {
             stmts.push(repo::record_blob(b, app.now_ms));
         }
+        stmts.push(repo::log_write(app_id.as_str(), path.as_str(), &prepared.file.sha256, &condition, app.now_ms));
+        let write_at = stmts.len();
         stmts.push(repo::write_file(app_id.as_str(), &prepared.file, &condition, app.now_ms));
-        let results = self.commit(&[&prepared], &[], stmts).await?;
-        if results.last().map(|r| r.changes).unwrap_or(0) == 0 {
+        stmts.extend(guard.fence.iter().cloned());
+        let results = match self.commit(&[&prepared], &[], stmts).await {
+            Ok(r) => r,
+            Err(e) => return Err(self.quota_refusal(e, &guard, app_id, after).await),
+        };
+        if results.get(write_at).map(|r| r.changes).unwrap_or(0) == 0 {
             // Someone else changed the file between our read and our write.
             let now = repo::file(&self.meta, app_id.as_str(), path.as_str()).await?;
             return Err(precondition(path, now.as_ref().map(|r| r.sha256.as_str())));
@@ -217,20 +313,50 @@ impl Files {
         files: Vec<(FilePath, Vec<u8>, bool)>,
         deletes: Vec<FilePath>,
     ) -> Result<Vec<FileView>> {
-        let policy = self.policy(app, app_id).await?;
+        let ctx = self.context(app_id).await?;
         let prepared: Vec<Prepared> =
-            files.into_iter().map(|(path, bytes, entry)| self.prepare(app_id, &path, bytes, entry, &policy)).collect();
+            files.into_iter().map(|(path, bytes, entry)| self.prepare(app_id, &path, bytes, entry, |size| ctx.place(size))).collect();
+        // What the batch does to the app's size: only read when a quota needs it.
+        let (mut added_bytes, mut removed_bytes, mut new_files, mut gone_files) = (0u64, 0u64, 0u64, 0u64);
+        if ctx.quota != Quota::default() {
+            let paths: Vec<&str> = prepared.iter().map(|p| p.file.path.as_str()).chain(deletes.iter().map(FilePath::as_str)).collect();
+            let sizes: HashMap<String, u64> = repo::file_sizes(&self.meta, app_id.as_str(), &paths).await?;
+            for p in &prepared {
+                added_bytes += p.file.size_bytes;
+                match sizes.get(&p.file.path) {
+                    Some(old) => removed_bytes += old,
+                    None => new_files += 1,
+                }
+            }
+            for d in &deletes {
+                if let Some(old) = sizes.get(d.as_str()) {
+                    removed_bytes += old;
+                    gone_files += 1;
+                }
+            }
+        }
+        let after = |u: Usage| Usage {
+            bytes: (u.bytes + added_bytes).saturating_sub(removed_bytes),
+            files: (u.files + new_files).saturating_sub(gone_files),
+            ..u
+        };
+        let guard = self.quota_guard(&ctx, app_id, after).await?;
         let mut stmts = vec![repo::touch_app(app_id.as_str(), app.now_ms)];
         for p in &prepared {
             if let Some(b) = &p.blob {
                 stmts.push(repo::record_blob(b, app.now_ms));
             }
+            stmts.push(repo::log_write(app_id.as_str(), &p.file.path, &p.file.sha256, &WriteCondition::Any, app.now_ms));
             stmts.push(repo::write_file(app_id.as_str(), &p.file, &WriteCondition::Any, app.now_ms));
         }
         for d in &deletes {
+            stmts.push(repo::log_delete(app_id.as_str(), d.as_str(), None, app.now_ms));
             stmts.push(repo::delete_file(app_id.as_str(), d.as_str(), None));
         }
-        self.commit(&prepared.iter().collect::<Vec<_>>(), &[], stmts).await?;
+        stmts.extend(guard.fence.iter().cloned());
+        if let Err(e) = self.commit(&prepared.iter().collect::<Vec<_>>(), &[], stmts).await {
+            return Err(self.quota_refusal(e, &guard, app_id, after).await);
+        }
         Ok(prepared
             .iter()
             .map(|p| FileView {
@@ -258,7 +384,11 @@ impl Files {
             .commit(
                 &[],
                 &[],
-                vec![repo::touch_app(app_id.as_str(), app.now_ms), repo::delete_file(app_id.as_str(), path.as_str(), if_match.as_deref())],
+                vec![
+                    repo::touch_app(app_id.as_str(), app.now_ms),
+                    repo::log_delete(app_id.as_str(), path.as_str(), if_match.as_deref(), app.now_ms),
+                    repo::delete_file(app_id.as_str(), path.as_str(), if_match.as_deref()),
+                ],
             )
             .await?;
         if results.last().map(|r| r.changes).unwrap_or(0) == 0 {
@@ -270,34 +400,44 @@ impl Files {
     /// The file's bytes, verified against its hash. Hybrid content is read from R2 first and
     /// falls back to the D1 copy when R2's is missing or damaged; R2-only content that fails
     /// the check is an integrity error and never reaches the client.
+    ///
+    /// Under the rollback switch a hybrid file is read from D1 first (R2 only if that copy is
+    /// bad), so it stays readable, without an R2 call, even with its R2 object gone.
     pub async fn load(&self, what: &str, rec: &FileRecord) -> Result<(Vec<u8>, Source)> {
         let location = rec.location().ok_or_else(|| Error::NotFound(format!("{what} was deleted in this version")))?;
         let inline_ok = |rec: &FileRecord| rec.content.as_ref().filter(|c| content::sha256_hex(c) == rec.sha256).cloned();
-        if location == Location::Database {
-            return match inline_ok(rec) {
-                Some(bytes) => Ok((bytes, Source::Database)),
-                None => Err(Error::Integrity(format!("{what}: inline content does not hash to {}", rec.sha256))),
-            };
-        }
-        if let Some(bytes) = cache::get(self.blobs.request(), &rec.sha256).await {
-            if content::sha256_hex(&bytes) == rec.sha256 {
-                return Ok((bytes, Source::Cache));
+        let order = Rollout { r2_basis_points: 0, rollback: self.rollback_for(rec) }.read_order(location);
+        let mut problems = Vec::new();
+        for (i, source) in order.iter().enumerate() {
+            match source {
+                ReadSource::Database => match inline_ok(rec) {
+                    Some(bytes) => return Ok((bytes, if i == 0 { Source::Database } else { Source::DatabaseFallback })),
+                    None => problems.push(format!("inline content does not hash to {}", rec.sha256)),
+                },
+                ReadSource::R2 => {
+                    if let Some(bytes) = cache::get(self.blobs.request(), &rec.sha256).await {
+                        if content::sha256_hex(&bytes) == rec.sha256 {
+                            return Ok((bytes, Source::Cache));
+                        }
+                    }
+                    let Some(key) = rec.r2_key.as_deref() else {
+                        problems.push(format!("{location:?} row without r2_key"));
+                        continue;
+                    };
+                    let problem = match self.read_verified(key, &rec.sha256, rec.size_bytes).await? {
+                        Read::Ok(bytes) => {
+                            cache::put(self.blobs.request(), &rec.sha256, &bytes).await;
+                            return Ok((bytes, Source::R2));
+                        }
+                        Read::Missing => "is missing".to_string(),
+                        Read::Corrupt(why) => why,
+                    };
+                    worker::console_error!("r2d1 integrity: {what}: R2 object {key} {problem}");
+                    problems.push(format!("R2 object {key} {problem}"));
+                }
             }
         }
-        let key = rec.r2_key.as_deref().ok_or_else(|| Error::Integrity(format!("{what}: {location:?} row without r2_key")))?;
-        let problem = match self.read_verified(key, &rec.sha256, rec.size_bytes).await? {
-            Read::Ok(bytes) => {
-                cache::put(self.blobs.request(), &rec.sha256, &bytes).await;
-                return Ok((bytes, Source::R2));
-            }
-            Read::Missing => "is missing".to_string(),
-            Read::Corrupt(why) => why,
-        };
-        worker::console_error!("r2d1 integrity: {what}: R2 object {key} {problem}");
-        match (location, inline_ok(rec)) {
-            (Location::Hybrid, Some(bytes)) => Ok((bytes, Source::DatabaseFallback)),
-            _ => Err(Error::Integrity(format!("{what}: R2 object {key} {problem}, and there is no good D1 copy"))),
-        }
+        Err(Error::Integrity(format!("{what}: {}; no good copy is left", problems.join("; "))))
     }
 
     /// The verified read of the object layer, bounded by the file's size.
@@ -314,35 +454,48 @@ impl Files {
 
     /// Snapshots the current files as a new version.
     pub async fn create_version(&self, app: &App, app_id: &AppId, changelog: String, environment: String) -> Result<Manifest> {
-        let app_row = repo::app(&self.meta, app_id.as_str()).await?.ok_or_else(|| Error::NotFound(format!("app {app_id} has no files")))?;
+        let ctx = self.context(app_id).await?;
+        let app_row = ctx.row.clone().ok_or_else(|| Error::NotFound(format!("app {app_id} has no files")))?;
+        let after = |u: Usage| Usage { versions: u.versions + 1, ..u };
+        let guard = self.quota_guard(&ctx, app_id, after).await?;
         let current = repo::list_files(&self.meta, app_id.as_str()).await?;
         let previous = self.live_lines_of_latest(app_id).await?;
         let planned = manifest::plan_version(&states(&previous.1), &states(&current), false);
         let locations: HashMap<&str, &str> =
             current.iter().map(|f| (f.path.as_str(), f.storage_location.as_deref().unwrap_or(""))).collect();
-        let next = previous.0.unwrap_or(0) + 1;
-        self.record(
-            app,
-            app_id,
-            app_row.revision,
-            next,
-            changelog,
-            environment,
-            None,
-            &planned,
-            &locations,
-            vec![],
-            LineSource::CurrentFiles,
-            &[],
-        )
-        .await
+        // The counter, not the newest version + 1: a deleted version's number is never reused.
+        let next = next_version_number(app_id, app_row.next_version, previous.0)?;
+        let recorded = self
+            .record(
+                app,
+                app_id,
+                app_row.revision,
+                next,
+                changelog,
+                environment,
+                None,
+                &planned,
+                &locations,
+                vec![],
+                LineSource::CurrentFiles,
+                &[],
+                guard.fence.clone(),
+            )
+            .await;
+        match recorded {
+            Err(e) => Err(self.quota_refusal(e, &guard, app_id, after).await),
+            ok => ok,
+        }
     }
 
     /// Makes the current files exactly version `v`'s (every byte hash-checked first) and
     /// records that as a new version whose changed files are `restored`.
     pub async fn restore(&self, app: &App, app_id: &AppId, v: i64) -> Result<Manifest> {
-        let app_row = repo::app(&self.meta, app_id.as_str()).await?.ok_or_else(|| no_version(app_id, v))?;
-        repo::version(&self.meta, app_id.as_str(), v).await?.ok_or_else(|| no_version(app_id, v))?;
+        let ctx = self.context(app_id).await?;
+        let app_row = ctx.row.clone().ok_or_else(|| no_version(app_id, v))?;
+        let version = repo::version(&self.meta, app_id.as_str(), v).await?.ok_or_else(|| no_version(app_id, v))?;
+        let after = |u: Usage| Usage { bytes: version.total_bytes, files: version.file_count, versions: u.versions + 1 };
+        let guard = self.quota_guard(&ctx, app_id, after).await?;
         let target = repo::version_files(&self.meta, app_id.as_str(), v, true).await?;
         // Check that everything we are about to make current is intact: inline copies byte
         // by byte (paged), R2 copies by the SHA-256 their objects carry (see `verify_in_r2`).
@@ -369,25 +522,32 @@ impl Files {
         let planned = manifest::plan_version(&states(&previous.1), &states(&target), true);
         let locations: HashMap<&str, &str> =
             target.iter().map(|f| (f.path.as_str(), f.storage_location.as_deref().unwrap_or(""))).collect();
-        let next = previous.0.unwrap_or(0) + 1;
-        let restore = repo::restore_files(app_id.as_str(), app_row.revision, v, app.now_ms);
+        let next = next_version_number(app_id, app_row.next_version, previous.0)?;
+        let mut restore = repo::log_restore(app_id.as_str(), app_row.revision, v, app.now_ms);
+        restore.extend(repo::restore_files(app_id.as_str(), app_row.revision, v, app.now_ms));
         // The restored rows reference the version's objects: the batch is fenced for them too.
         let referenced: Vec<String> = target.iter().filter_map(|f| f.r2_key.clone()).collect();
-        self.record(
-            app,
-            app_id,
-            app_row.revision,
-            next,
-            format!("restore of version {v}"),
-            "restore".into(),
-            Some(v),
-            &planned,
-            &locations,
-            restore,
-            LineSource::Version(v),
-            &referenced,
-        )
-        .await
+        let recorded = self
+            .record(
+                app,
+                app_id,
+                app_row.revision,
+                next,
+                format!("restore of version {v}"),
+                "restore".into(),
+                Some(v),
+                &planned,
+                &locations,
+                restore,
+                LineSource::Version(v),
+                &referenced,
+                guard.fence.clone(),
+            )
+            .await;
+        match recorded {
+            Err(e) => Err(self.quota_refusal(e, &guard, app_id, after).await),
+            ok => ok,
+        }
     }
 
     /// Checks that the R2 copies of a version's files are there with the right hash. A few are
@@ -454,6 +614,7 @@ impl Files {
         before: Vec<Statement>,
         source: LineSource,
         referenced: &[String],
+        tail: Vec<Statement>,
     ) -> Result<Manifest> {
         let doc = Manifest::build(
             manifest::VersionHeader {
@@ -494,6 +655,7 @@ impl Files {
         let skip = before.len();
         let mut stmts = before;
         stmts.extend(repo::record_version(app_id.as_str(), revision, &row, planned, source, app.now_ms));
+        stmts.extend(tail);
         let objects: Vec<&NewObject> = snapshot_object.iter().collect();
         let results = match write_and_commit(&self.store, &objects, referenced, "files.after_put", stmts).await {
             Ok((_, rows)) => infos(&rows),
@@ -558,7 +720,9 @@ impl Files {
             .ok_or_else(|| Error::NotFound(format!("{path} is not in version {v}")))
     }
 
-    /// Per-file comparison of two versions with unified diffs for text.
+    /// Per-file comparison of two versions with unified diffs for text, within one request's
+    /// [`diff::DiffBudget`]: a file over a cap, or past what the request has left, gets a
+    /// "too large to diff" marker instead (and costs no read when refused up front).
     pub async fn diff(&self, app_id: &AppId, a: i64, b: i64) -> Result<DiffView> {
         for v in [a, b] {
             repo::version(&self.meta, app_id.as_str(), v).await?.ok_or_else(|| no_version(app_id, v))?;
@@ -569,6 +733,7 @@ impl Files {
         let (from_map, to_map) = (by_path(&from), by_path(&to));
         let mut files = Vec::new();
         let mut summary = DiffSummary::default();
+        let mut budget = diff::DiffBudget::default();
         for change in diff::compare(&states(&from), &states(&to)) {
             match change.change {
                 diff::Change::Added => summary.added += 1,
@@ -578,21 +743,28 @@ impl Files {
             }
             let old = from_map.get(&change.path);
             let new = to_map.get(&change.path);
-            let texty =
-                |r: Option<&FileRecord>| r.is_none_or(|r| r.file_type == "text" && r.size_bytes as usize <= diff::MAX_DIFF_INPUT_BYTES);
-            let unified = if change.change != diff::Change::Unchanged && texty(old) && texty(new) {
-                let old_text = match old {
-                    Some(_) => Some(self.version_text(app_id, a, &change.path).await?),
-                    None => None,
-                };
-                let new_text = match new {
-                    Some(_) => Some(self.version_text(app_id, b, &change.path).await?),
-                    None => None,
-                };
-                Some(diff::unified(&change.path, old_text.as_deref(), new_text.as_deref()))
-            } else {
-                None
-            };
+            let texty = |r: Option<&FileRecord>| r.is_none_or(|r| r.file_type == "text");
+            let mut too_large = None;
+            let mut unified = None;
+            if change.change != diff::Change::Unchanged && texty(old) && texty(new) {
+                match budget.admit(old.map(|r| r.size_bytes), new.map(|r| r.size_bytes)) {
+                    Err(why) => too_large = Some(why),
+                    Ok(()) => {
+                        let old_text = match old {
+                            Some(_) => Some(self.version_text(app_id, a, &change.path).await?),
+                            None => None,
+                        };
+                        let new_text = match new {
+                            Some(_) => Some(self.version_text(app_id, b, &change.path).await?),
+                            None => None,
+                        };
+                        match budget.diff(&change.path, old_text.as_deref(), new_text.as_deref()) {
+                            diff::TextDiff::Unified(text) => unified = Some(text),
+                            diff::TextDiff::TooLarge(why) => too_large = Some(why),
+                        }
+                    }
+                }
+            }
             files.push(DiffFile {
                 path: change.path,
                 change: change.change,
@@ -601,9 +773,10 @@ impl Files {
                 from_size: old.map(|r| r.size_bytes),
                 to_size: new.map(|r| r.size_bytes),
                 diff: unified,
+                too_large: too_large.map(|reason| TooLargeMarker { reason, message: reason.message() }),
             });
         }
-        Ok(DiffView { from: a, to: b, summary, files })
+        Ok(DiffView { from: a, to: b, summary, files, budget: budget.spent() })
     }
 
     async fn version_text(&self, app_id: &AppId, v: i64, path: &str) -> Result<String> {
@@ -613,25 +786,27 @@ impl Files {
         let (bytes, _) = self.load(&format!("version {v} file {path}"), &rec).await?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
+}
 
-    /// Every live file of version `v` with its verified bytes, in path order.
-    pub async fn version_contents(&self, app_id: &AppId, v: i64) -> Result<(repo::VersionRow, Vec<(String, Vec<u8>)>)> {
-        let row = repo::version(&self.meta, app_id.as_str(), v).await?.ok_or_else(|| no_version(app_id, v))?;
-        let mut out = Vec::new();
-        let mut offset = 0;
-        loop {
-            let page = repo::version_files_with_content(&self.meta, app_id.as_str(), v, offset, 50).await?;
-            for rec in &page {
-                let (bytes, _) = self.load(&format!("version {v} file {}", rec.path), rec).await?;
-                out.push((rec.path.clone(), bytes));
-            }
-            if page.len() < 50 {
-                break;
-            }
-            offset += 50;
-        }
-        Ok((row, out))
+/// The number a new version gets: the app's counter (never below the newest + 1), refused past
+/// [`maintenance::MAX_VERSION_NUMBER`] so the counter stays a number D1 hands back exactly.
+fn next_version_number(app_id: &AppId, counter: i64, newest: Option<i64>) -> Result<i64> {
+    let next = counter.max(newest.unwrap_or(0) + 1);
+    if next > crate::files::maintenance::MAX_VERSION_NUMBER {
+        return Err(Error::Conflict(format!(
+            "{app_id} has used every version number (the last is {})",
+            crate::files::maintenance::MAX_VERSION_NUMBER
+        )));
     }
+    Ok(next)
+}
+
+/// A change's quota check: the quota, the usage it was checked from, and the statements that
+/// end the change's batch.
+struct QuotaGuard {
+    quota: Quota,
+    before: Usage,
+    fence: Vec<Statement>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -650,9 +825,18 @@ pub struct DiffFile {
     pub to_sha256: Option<String>,
     pub from_size: Option<u64>,
     pub to_size: Option<u64>,
-    /// Unified diff for text files that changed; `None` for binary, large or unchanged files.
+    /// Unified diff for text files that changed; `None` for binary, unchanged or too large files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// Why a changed text file got no diff ("too large to diff: …").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub too_large: Option<TooLargeMarker>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TooLargeMarker {
+    pub reason: diff::TooLarge,
+    pub message: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -661,6 +845,8 @@ pub struct DiffView {
     pub to: i64,
     pub summary: DiffSummary,
     pub files: Vec<DiffFile>,
+    /// What this request's diffs spent of their budget.
+    pub budget: diff::Spent,
 }
 
 fn states(records: &[FileRecord]) -> Vec<FileState> {

@@ -194,15 +194,30 @@ impl ArchiveWriter {
             return Err(StreamError::Sequence("start_file before end_file"));
         }
         let name = format!("{}/{}", self.top_dir, path);
+        self.start_entry(&name, path, size, sha256)
+    }
+
+    /// A whole small file named `name` beside the top directory rather than in it (the
+    /// archive's checksum list, `{top}.sha256`).
+    pub fn add_root_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), StreamError> {
+        if self.current.is_some() {
+            return Err(StreamError::Sequence("add_root_file inside a file"));
+        }
+        self.start_entry(name, name, bytes.len() as u64, None)?;
+        self.write_chunk(bytes)?;
+        self.end_file()
+    }
+
+    fn start_entry(&mut self, name: &str, path: &str, size: u64, sha256: Option<&str>) -> Result<(), StreamError> {
         if name.len() > NAME_FIELD {
-            let records = pax_record("path", &name);
+            let records = pax_record("path", name);
             let pax_name = format!("{}/PaxHeaders/{}", self.top_dir, path.rsplit('/').next().unwrap_or(path));
             let header = self.header(&pax_name, records.len() as u64, tar::EntryType::XHeader);
             self.emit(&header)?;
             self.emit(&records)?;
             self.emit(&[0u8; BLOCK][..padding(records.len() as u64)])?;
         }
-        let header = self.header(&name, size, tar::EntryType::Regular);
+        let header = self.header(name, size, tar::EntryType::Regular);
         self.emit(&header)?;
         self.current = Some(FileCheck::new(path, size, sha256));
         Ok(())
@@ -463,6 +478,23 @@ mod tests {
         assert!(matches!(w.finish(), Err(StreamError::Sequence(_))));
         let empty = ArchiveWriter::new(ArchiveFormat::TarGz, "t", 0).finish().unwrap();
         assert!(read_back(&empty, true).is_empty());
+    }
+
+    #[test]
+    fn a_root_file_sits_beside_the_top_directory() {
+        let mut w = ArchiveWriter::new(ArchiveFormat::Tar, "demo-v3", 5);
+        let mut out = Vec::new();
+        w.start_file("a.txt", 1, Some(&sha(b"a"))).unwrap();
+        w.write_chunk(b"a").unwrap();
+        w.end_file().unwrap();
+        w.add_root_file("demo-v3.sha256", b"sums\n").unwrap();
+        out.extend(w.take_output());
+        out.extend(w.finish().unwrap());
+        let back = read_back(&out, false);
+        assert_eq!(
+            back.iter().map(|(p, b, _, _)| (p.as_str(), b.as_slice())).collect::<Vec<_>>(),
+            vec![("demo-v3/a.txt", b"a".as_slice()), ("demo-v3.sha256", b"sums\n".as_slice())]
+        );
     }
 
     #[test]

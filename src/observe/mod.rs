@@ -242,6 +242,8 @@ pub(crate) fn sample_request() -> RequestRecord {
             r2_bytes_read: 2048,
             r2_bytes_written: 0,
             other_operations: 0,
+            r2_class_a: 0,
+            r2_class_b: 1,
         },
         budget: Some(50),
         notes: Notes {

@@ -13,8 +13,12 @@
 //! that only say *whose* memory it is (`uid`, `userId`, `user_id`) are left out: an NDJSON
 //! import record carries its mentor inside the memory, Omi's delivery carries it in the URL.
 
-use serde_json::Value;
+use std::io::{self, Write};
 
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+#[cfg(test)]
 use crate::store::digest::sha256_hex;
 
 /// Top-level keys that attribute a memory rather than describe it.
@@ -23,58 +27,87 @@ const ATTRIBUTION_KEYS: [&str; 3] = ["uid", "userId", "user_id"];
 /// Integers a double holds exactly.
 const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
 
-/// Hex SHA-256 of the canonical form of `memory`.
+/// Hex SHA-256 of the canonical form of `memory`, hashed as it is written: the canonical bytes
+/// are never held (an 8 MB memory of photos would need another 8 MB, more while the buffer
+/// grows; issue 16's peak-memory figure).
 pub fn content_sha256(memory: &Value) -> String {
-    sha256_hex(&canonical_bytes(memory))
+    let mut hasher = Hashing(Sha256::new());
+    write_canonical(&mut hasher, memory);
+    hex::encode(hasher.0.finalize())
 }
 
 /// The canonical form of a memory (attribution keys left out at the top level).
 pub fn canonical_bytes(memory: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
+    write_canonical(&mut out, memory);
+    out
+}
+
+/// An `io::Write` that only feeds a SHA-256.
+struct Hashing(Sha256);
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+// Writing to a `Vec` or a hasher cannot fail: the `io::Result`s below are ignored on purpose.
+
+fn write_canonical(out: &mut impl Write, memory: &Value) {
     match memory {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().filter(|k| !ATTRIBUTION_KEYS.contains(&k.as_str())).collect();
             keys.sort();
-            write_object(&mut out, keys.into_iter().map(|k| (k, &map[k])));
+            write_object(out, keys.into_iter().map(|k| (k, &map[k])));
         }
-        other => write_value(&mut out, other),
+        other => write_value(out, other),
     }
-    out
 }
 
-fn write_object<'a>(out: &mut Vec<u8>, entries: impl Iterator<Item = (&'a String, &'a Value)>) {
-    out.push(b'{');
+fn write_object<'a>(out: &mut impl Write, entries: impl Iterator<Item = (&'a String, &'a Value)>) {
+    let _ = out.write_all(b"{");
     for (i, (k, v)) in entries.enumerate() {
         if i > 0 {
-            out.push(b',');
+            let _ = out.write_all(b",");
         }
         write_string(out, k);
-        out.push(b':');
+        let _ = out.write_all(b":");
         write_value(out, v);
     }
-    out.push(b'}');
+    let _ = out.write_all(b"}");
 }
 
-fn write_string(out: &mut Vec<u8>, s: &str) {
+fn write_string(out: &mut impl Write, s: &str) {
     // serde_json's escaping: deterministic, and what both sides are parsed back into anyway.
-    out.extend(serde_json::to_vec(s).unwrap_or_default());
+    // Written through, not into a temporary copy of the string (a photo's base64 is megabytes).
+    let _ = serde_json::to_writer(out, s);
 }
 
-fn write_value(out: &mut Vec<u8>, v: &Value) {
+fn write_value(out: &mut impl Write, v: &Value) {
     match v {
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Null => {
+            let _ = out.write_all(b"null");
+        }
+        Value::Bool(b) => {
+            let _ = out.write_all(if *b { b"true" } else { b"false" });
+        }
         Value::Number(n) => write_number(out, n),
         Value::String(s) => write_string(out, s),
         Value::Array(items) => {
-            out.push(b'[');
+            let _ = out.write_all(b"[");
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    let _ = out.write_all(b",");
                 }
                 write_value(out, item);
             }
-            out.push(b']');
+            let _ = out.write_all(b"]");
         }
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
@@ -84,16 +117,16 @@ fn write_value(out: &mut Vec<u8>, v: &Value) {
     }
 }
 
-fn write_number(out: &mut Vec<u8>, n: &serde_json::Number) {
+fn write_number(out: &mut impl Write, n: &serde_json::Number) {
     let x = n.as_f64().unwrap_or(f64::NAN);
-    if x.is_finite() && x.fract() == 0.0 && x.abs() < EXACT_INTEGER_LIMIT {
-        out.extend((x as i64).to_string().into_bytes());
+    let _ = if x.is_finite() && x.fract() == 0.0 && x.abs() < EXACT_INTEGER_LIMIT {
+        write!(out, "{}", x as i64)
     } else if let Some(f) = serde_json::Number::from_f64(x) {
-        out.extend(f.to_string().into_bytes());
+        write!(out, "{f}")
     } else {
         // Not reachable from parsed JSON (it has no NaN or infinity); keep the text.
-        out.extend(n.to_string().into_bytes());
-    }
+        write!(out, "{n}")
+    };
 }
 
 #[cfg(test)]
@@ -146,5 +179,17 @@ mod tests {
             r#"{"a":0,"b":1,"c":2.5,"d":1e+21,"e":1.2345678901234567e+19}"#
         );
         assert_eq!(c("[1, 2.50, 3e0]"), "[1,2.5,3]");
+    }
+
+    #[test]
+    fn the_streamed_hash_is_the_hash_of_the_canonical_bytes() {
+        let photos: Vec<Value> = (0..3).map(|i| json!({"id": i, "base64": "QUJD".repeat(10_000), "description": "a \"q\" é\n"})).collect();
+        for v in [
+            json!({"id": "m1", "uid": "a", "photos": photos, "x": [1.5, -0.0, 1e21, null, true, false], "structured": {"b": {}, "a": []}}),
+            json!([1, "two", {"z": 1, "y": 2}]),
+            json!("just a string"),
+        ] {
+            assert_eq!(content_sha256(&v), sha256_hex(&canonical_bytes(&v)), "{v}");
+        }
     }
 }

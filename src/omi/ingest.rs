@@ -43,34 +43,40 @@ fn duplicate_of(v: VersionRow) -> Stored {
 }
 
 /// The memory object and its daily copy at `ts`, in the object convention plus the metadata
-/// the old tools read.
-fn objects_at(inc: &Incoming, sha: &str, ts: i64, write_daily_copy: bool) -> Vec<NewObject> {
+/// the old tools read. The memory object takes `body` itself (an 8 MB memory is not copied
+/// for it; issue 16's peak memory); only the daily copy, when configured, is a copy.
+fn objects_at(inc: &Incoming, body: Vec<u8>, sha: &str, ts: i64, write_daily_copy: bool) -> Vec<NewObject> {
     let id = inc.memory.id.as_str();
-    let make = |kind: Kind, key: String| {
-        NewObject::plain(kind, key, inc.body.clone(), "application/json")
+    let make = |kind: Kind, key: String, body: Vec<u8>| {
+        NewObject::plain(kind, key, body, "application/json")
             .with("userId", inc.uid.clone())
             .with("memoryId", id)
             .with("timestamp", ts.to_string())
             .with("type", inc.kind)
             .with(object::LEGACY_SHA256, sha)
     };
-    let mut out = vec![make(Kind::Memory, memory_key(&inc.uid, id, ts))];
-    if write_daily_copy {
-        out.push(make(Kind::DailyCopy, daily_key(&inc.uid, id, ts)));
-    }
+    let daily = write_daily_copy.then(|| make(Kind::DailyCopy, daily_key(&inc.uid, id, ts), body.clone()));
+    let mut out = vec![make(Kind::Memory, memory_key(&inc.uid, id, ts), body)];
+    out.extend(daily);
     out
 }
 
 /// Writes the memory's objects under keys no one else uses: create-only, and since keys carry
 /// the received millisecond, a key already taken (two deliveries in one millisecond) moves to
 /// the next one. On failure nothing this call created is left behind (as far as R2 lets us).
-async fn write_objects(store: &Store, inc: &Incoming, write_daily_copy: bool, sha: &str) -> Result<(Vec<NewObject>, i64)> {
+async fn write_objects(
+    store: &Store,
+    inc: &Incoming,
+    mut body: Vec<u8>,
+    write_daily_copy: bool,
+    sha: &str,
+) -> Result<(Vec<NewObject>, i64)> {
     let mut ts = inc.received_ms;
     loop {
         if ts > inc.received_ms + 16 {
             return Err(Error::Conflict(format!("memory {} is being delivered many times at once; retry", inc.memory.id)));
         }
-        let objects = objects_at(inc, sha, ts, write_daily_copy);
+        let objects = objects_at(inc, body, sha, ts, write_daily_copy);
         let results = futures_util::future::join_all(objects.iter().map(|o| object::put(&store.blobs, o))).await;
         let ours: Vec<String> =
             objects.iter().zip(&results).filter(|(_, r)| matches!(r, Ok(Written::Created))).map(|(o, _)| o.key.clone()).collect();
@@ -84,6 +90,8 @@ async fn write_objects(store: &Store, inc: &Incoming, write_daily_copy: bool, sh
             None => {
                 cleanup?;
                 ts += 1;
+                // The bytes move back out of the memory object for the next key.
+                body = objects.into_iter().next().map(|o| o.stored).unwrap_or_default();
             }
         }
     }
@@ -94,10 +102,11 @@ pub async fn store_memory(
     store: &Store,
     repo: &OmiRepo,
     write_daily_copy: bool,
-    inc: Incoming,
+    mut inc: Incoming,
     admission: impl std::future::Future<Output = Result<()>>,
 ) -> Result<Stored> {
     let sha = sha256_hex(&inc.body);
+    let size_bytes = inc.body.len();
     let id = inc.memory.id.as_str();
 
     // The rate limit and the duplicate check are independent reads: one round trip for both.
@@ -110,7 +119,8 @@ pub async fn store_memory(
         return Ok(duplicate_of(existing));
     }
     let put_started = store.request().now();
-    let (objects, ts) = write_objects(store, &inc, write_daily_copy, &sha).await?;
+    let body = std::mem::take(&mut inc.body);
+    let (objects, ts) = write_objects(store, &inc, body, write_daily_copy, &sha).await?;
     store.request().trip("omi.after_put")?;
     let key = objects[0].key.clone();
     let daily = objects.get(1).map(|o| o.key.clone());
@@ -121,7 +131,7 @@ pub async fn store_memory(
         content_sha256: &inc.content_sha256,
         r2_key: &key,
         daily_key: daily.as_deref(),
-        size_bytes: inc.body.len(),
+        size_bytes,
         received_ms: ts,
         delivery_id: inc.delivery_id.as_deref(),
     });

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 
-use super::cursor::Cursor;
+use super::cursor::{Cursor, RankCursor};
 use super::keys::check_key_part;
 use super::payload::{parse_time_str, CATEGORIES, MAX_TIME_MS};
 use crate::error::Error;
@@ -67,6 +67,14 @@ impl Params {
     }
 }
 
+/// The order of a listing: newest first (the default), or by bm25 relevance to `q`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    Newest,
+    Relevance,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogsQuery {
     pub user_id: Option<String>,
@@ -74,7 +82,11 @@ pub struct LogsQuery {
     /// restriction beyond `user_id`.
     pub only_users: Vec<String>,
     pub limit: u32,
+    pub sort: Sort,
+    /// The newest-first position (`sort=newest`).
     pub cursor: Option<Cursor>,
+    /// The relevance position (`sort=relevance`); a cursor of the other order is refused.
+    pub rank_cursor: Option<RankCursor>,
     /// Inclusive lower bound on `created_at`, ms.
     pub from_ms: Option<i64>,
     /// Exclusive upper bound on `created_at`, ms.
@@ -95,10 +107,19 @@ pub fn logs_query(p: &Params) -> Result<LogsQuery, Error> {
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| Error::invalid_field("limit", format!("must be a whole number from 1 to {MAX_LIMIT}")))?,
     };
-    let cursor = p
-        .get("cursor")
-        .map(|c| Cursor::decode(c).ok_or_else(|| Error::bad_request("invalid_cursor", "cursor: is not a cursor this API returned")))
-        .transpose()?;
+    let sort = match p.get("sort") {
+        None | Some("newest") => Sort::Newest,
+        Some("relevance") => Sort::Relevance,
+        Some(_) => return Err(Error::invalid_field("sort", "must be newest or relevance")),
+    };
+    let forged = || Error::bad_request("invalid_cursor", "cursor: is not a cursor this API returned for this sort");
+    let (mut cursor, mut rank_cursor) = (None, None);
+    if let Some(c) = p.get("cursor") {
+        match sort {
+            Sort::Newest => cursor = Some(Cursor::decode(c).ok_or_else(forged)?),
+            Sort::Relevance => rank_cursor = Some(RankCursor::decode(c).ok_or_else(forged)?),
+        }
+    }
     let category = p
         .get("category")
         .map(|c| {
@@ -111,12 +132,17 @@ pub fn logs_query(p: &Params) -> Result<LogsQuery, Error> {
         })
         .transpose()?;
     let fts = p.get("q").map(fts_expression).transpose()?;
+    if sort == Sort::Relevance && fts.is_none() {
+        return Err(Error::invalid_field("sort", "relevance needs q (the words to rank by)"));
+    }
     let (from_ms, to_ms) = range(p)?;
     Ok(LogsQuery {
         user_id: p.user_id("userId")?,
         only_users: Vec::new(),
         limit,
+        sort,
         cursor,
+        rank_cursor,
         from_ms,
         to_ms,
         category,
@@ -227,6 +253,27 @@ mod tests {
         }
         assert_eq!(logs_query(&params(&[("cursor", "forged")])).unwrap_err().code(), "invalid_cursor");
         assert!(logs_query(&params(&[("from", "2025-02-01"), ("to", "2025-01-01")])).is_err());
+    }
+
+    #[test]
+    fn relevance_needs_words_and_its_own_cursor() {
+        assert_eq!(logs_query(&params(&[])).unwrap().sort, Sort::Newest);
+        assert_eq!(logs_query(&params(&[("sort", "newest")])).unwrap().sort, Sort::Newest);
+        let q = logs_query(&params(&[("sort", "relevance"), ("q", "plan")])).unwrap();
+        assert_eq!((q.sort, q.rank_cursor), (Sort::Relevance, None));
+        for bad in [vec![("sort", "oldest")], vec![("sort", "RELEVANCE"), ("q", "plan")], vec![("sort", "relevance")]] {
+            let e = logs_query(&params(&bad)).unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert!(e.to_string().starts_with("sort"), "{bad:?}: {e}");
+        }
+        let rank = RankCursor { pin: 9, offset: 20 }.encode();
+        let newest = Cursor { created_ms: 5, seq: 7 }.encode();
+        let q = logs_query(&params(&[("sort", "relevance"), ("q", "plan"), ("cursor", &rank)])).unwrap();
+        assert_eq!((q.cursor, q.rank_cursor), (None, Some(RankCursor { pin: 9, offset: 20 })));
+        // A cursor of the other order is as forged as any.
+        let e = logs_query(&params(&[("sort", "relevance"), ("q", "plan"), ("cursor", &newest)])).unwrap_err();
+        assert_eq!(e.code(), "invalid_cursor");
+        assert_eq!(logs_query(&params(&[("cursor", &rank)])).unwrap_err().code(), "invalid_cursor");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::analytics::{MemoryAnalytics, ANALYTICS_VERSION};
-use super::cursor::Cursor;
+use super::cursor::{Cursor, RankCursor, RELEVANCE_WINDOW};
 use super::link;
 use super::payload::Memory;
 use super::query::LogsQuery;
@@ -234,6 +234,56 @@ pub fn logs_page(q: &LogsQuery) -> Statement {
     params.push((q.limit as i64 + 1).into());
     let sql = format!("SELECT {LOG_COLUMNS} FROM omi_memories m{filters} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?{}", params.len());
     Statement { sql, params }
+}
+
+/// bm25 weights of the memory index's columns (title, overview, transcript): words in the
+/// title say more about what a conversation was about than the same words said in passing.
+const BM25_WEIGHTS: &str = "10.0, 4.0, 1.0";
+
+/// One page of `sort=relevance`: the matches ranked by bm25 (best first, ties newest `seq`
+/// first), `q.limit + 1` rows from the cursor's offset.
+///
+/// The ranking is bounded so that it costs the same at 100,000 memories as at 1,000: only the
+/// [`RELEVANCE_WINDOW`] newest matches (`cand`, the newest-first query itself with a larger
+/// LIMIT: the filters, a narrow key's mentors and the cursor's pin apply before the window) are
+/// scored and sorted. FTS5's `ORDER BY rank LIMIT n` would compute bm25 for every match and
+/// could not apply the index's filters (mentor, time, category) before ranking. Finding the
+/// matches is what newest-first already does; scoring reads each candidate's positions once.
+/// A memory matched through its linked live transcript batches scores by its best batch; one
+/// matched both ways takes the better (lower) bm25 of the two.
+pub fn relevance_page(q: &LogsQuery) -> Statement {
+    let (mut filters, mut params) = log_filters(q);
+    if let Some(c) = q.rank_cursor {
+        let pin = format!("m.seq <= ?{}", params.len() + 1);
+        filters = if filters.is_empty() { format!(" WHERE {pin}") } else { format!("{filters} AND {pin}") };
+        params.push(c.pin.into());
+    }
+    let n = params.len();
+    let (window, fts, limit, offset) = (n + 1, n + 2, n + 3, n + 4);
+    params.push((RELEVANCE_WINDOW as i64).into());
+    params.push(q.fts.clone().unwrap_or_default().into());
+    params.push((q.limit as i64 + 1).into());
+    params.push((q.rank_cursor.map_or(0, |c| c.offset) as i64).into());
+    let sql = format!(
+        "WITH cand AS (SELECT m.seq FROM omi_memories m{filters} ORDER BY m.created_at DESC, m.seq DESC LIMIT ?{window}), \
+         scored AS (\
+           SELECT omi_memories_fts.rowid AS seq, bm25(omi_memories_fts, {BM25_WEIGHTS}) AS score FROM omi_memories_fts \
+           WHERE omi_memories_fts MATCH ?{fts} AND omi_memories_fts.rowid IN (SELECT seq FROM cand) \
+           UNION ALL \
+           SELECT lm.seq AS seq, bm25(omi_transcripts_fts) AS score FROM omi_transcripts_fts \
+           JOIN omi_transcript_batches b ON b.seq = omi_transcripts_fts.rowid \
+           JOIN omi_memories lm ON lm.user_id = b.user_id AND lm.memory_id = b.memory_id \
+           WHERE omi_transcripts_fts MATCH ?{fts} AND lm.seq IN (SELECT seq FROM cand)), \
+         best AS (SELECT seq, MIN(score) AS score FROM scored GROUP BY seq) \
+         SELECT {LOG_COLUMNS} FROM best JOIN omi_memories m ON m.seq = best.seq \
+         ORDER BY best.score, m.seq DESC LIMIT ?{limit} OFFSET ?{offset}"
+    );
+    Statement { sql, params }
+}
+
+/// The pin of a first relevance page: the index's highest `seq` (see [`RankCursor`]).
+pub fn newest_seq() -> Statement {
+    stmt!("SELECT COALESCE(MAX(seq), 0) AS n FROM omi_memories")
 }
 
 /// The total a listing reports. Without time, category or text filters it is read from the
@@ -576,6 +626,22 @@ impl OmiRepo {
         };
         let count: Vec<Count> = count.rows()?;
         Ok((page.rows()?, count.first().map(|c| c.n).unwrap_or(0)))
+    }
+
+    /// A `sort=relevance` page (see [`relevance_page`]), the total matching the filters, and
+    /// the page's next cursor: one D1 batch, one snapshot.
+    pub async fn ranked(&self, q: &LogsQuery) -> Result<(Vec<LogRow>, i64, Option<RankCursor>)> {
+        let results = self.meta.batch_results(vec![relevance_page(q), logs_count(q), newest_seq()]).await?;
+        let [page, count, pin] = results.as_slice() else {
+            return Err(crate::error::Error::Internal("D1 batch returned fewer results than statements".into()));
+        };
+        let mut rows: Vec<LogRow> = page.rows()?;
+        let count: Vec<Count> = count.rows()?;
+        let pin: Vec<Count> = pin.rows()?;
+        let more = rows.len() > q.limit as usize;
+        rows.truncate(q.limit as usize);
+        let next = RankCursor::next(q.rank_cursor, pin.first().map_or(0, |c| c.n), q.limit, more);
+        Ok((rows, count.first().map_or(0, |c| c.n), next))
     }
 
     /// A page without the count (export).
@@ -999,6 +1065,34 @@ mod tests {
         assert!(s.sql.ends_with("ORDER BY m.created_at DESC, m.seq DESC LIMIT ?7"));
         assert_eq!(s.params.len(), 7);
         assert_eq!(s.params[6], Param::Int(11));
+    }
+
+    #[test]
+    fn relevance_ranks_a_bounded_window_of_the_filtered_matches() {
+        let mut rq = q(&[("userId", "u1"), ("q", "plan"), ("sort", "relevance"), ("limit", "10")]);
+        rq.only_users = vec!["u1".into(), "u2".into()];
+        let s = relevance_page(&rq);
+        // The filters (and a narrow key's mentors) apply inside the window, before ranking.
+        assert!(
+            s.sql.starts_with("WITH cand AS (SELECT m.seq FROM omi_memories m WHERE m.user_id = ?1 AND m.user_id IN (?2, ?3) AND m.seq IN"),
+            "{}",
+            s.sql
+        );
+        assert!(s.sql.contains("m.discarded = 0 ORDER BY m.created_at DESC, m.seq DESC LIMIT ?6)"), "{}", s.sql);
+        assert!(s.sql.contains("omi_memories_fts MATCH ?7 AND omi_memories_fts.rowid IN (SELECT seq FROM cand)"));
+        assert!(s.sql.contains("omi_transcripts_fts MATCH ?7 AND lm.seq IN (SELECT seq FROM cand)"));
+        assert!(s.sql.ends_with("ORDER BY best.score, m.seq DESC LIMIT ?8 OFFSET ?9"), "{}", s.sql);
+        assert_eq!(s.params.len(), 9);
+        assert_eq!(s.params[5], Param::Int(RELEVANCE_WINDOW as i64));
+        assert_eq!(s.params[6], s.params[3], "the ranking matches the same terms as the filter");
+        assert_eq!((&s.params[7], &s.params[8]), (&Param::Int(11), &Param::Int(0)));
+        // A later page: the pin bounds the candidates, the offset comes from the cursor.
+        rq.rank_cursor = Some(RankCursor { pin: 42, offset: 30 });
+        let s = relevance_page(&rq);
+        assert!(s.sql.contains("m.discarded = 0 AND m.seq <= ?6 ORDER BY m.created_at DESC, m.seq DESC LIMIT ?7)"), "{}", s.sql);
+        assert_eq!(s.params[5], Param::Int(42));
+        assert_eq!(s.params.len(), 10);
+        assert_eq!(s.params[9], Param::Int(30));
     }
 
     #[test]

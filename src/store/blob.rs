@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use worker::{Bucket, Conditional, Env, HttpMetadata, Include};
 
+use super::usage::{OpClass, OpWorkload};
 use crate::error::{Error, Result};
 use crate::request::{Counters, Shared};
 
@@ -74,11 +75,13 @@ impl BlobStore {
         &self.state
     }
 
-    fn count(&self, bytes_read: u64, bytes_written: u64) {
+    /// Counts one operation on `key` (a key or a listed prefix) of billing `class`.
+    fn count(&self, key: &str, class: OpClass, bytes_read: u64, bytes_written: u64) {
         let c = &self.state.counters;
         Counters::add(&c.r2_operations, 1);
         Counters::add(&c.r2_bytes_read, bytes_read);
         Counters::add(&c.r2_bytes_written, bytes_written);
+        c.r2_by_class.borrow_mut().add(OpWorkload::of_key(key), class, 1);
     }
 
     fn put_builder<'a>(&'a self, key: &str, bytes: Vec<u8>, meta: BlobMeta) -> worker::PutOptionsBuilder<'a> {
@@ -102,7 +105,7 @@ impl BlobStore {
     pub async fn put_create_only(&self, key: &str, bytes: Vec<u8>, meta: BlobMeta) -> Result<PutOutcome> {
         self.state.trip("r2.put")?;
         self.state.spend(1)?;
-        self.count(0, bytes.len() as u64);
+        self.count(key, OpClass::A, 0, bytes.len() as u64);
         let written = self
             .put_builder(key, bytes, meta)
             .only_if(Conditional { etag_does_not_match: Some("*".into()), ..Default::default() })
@@ -117,7 +120,7 @@ impl BlobStore {
     pub async fn put(&self, key: &str, bytes: Vec<u8>, meta: BlobMeta) -> Result<()> {
         self.state.trip("r2.put")?;
         self.state.spend(1)?;
-        self.count(0, bytes.len() as u64);
+        self.count(key, OpClass::A, 0, bytes.len() as u64);
         self.put_builder(key, bytes, meta).execute().await.map_err(|e| Error::Storage(format!("R2 put {key}: {e}")))?;
         Ok(())
     }
@@ -127,8 +130,8 @@ impl BlobStore {
         self.state.trip("r2.get")?;
         self.state.spend(1)?;
         let Some(object) = self.bucket.get(key).execute().await.map_err(|e| Error::Storage(format!("R2 get {key}: {e}")))? else {
-            // A miss is an operation like a hit.
-            self.count(0, 0);
+            // A miss is billed like a hit.
+            self.count(key, OpClass::B, 0, 0);
             return Ok(None);
         };
         let info = info_of(&object);
@@ -136,13 +139,32 @@ impl BlobStore {
             Some(body) => body.bytes().await.map_err(|e| Error::Storage(format!("R2 read {key}: {e}")))?,
             None => Vec::new(),
         };
-        self.count(bytes.len() as u64, 0);
+        self.count(key, OpClass::B, bytes.len() as u64, 0);
         Ok(Some(StoredBlob { info, bytes }))
+    }
+
+    /// The object's metadata and its body as a stream of chunks, for bodies too large to hold
+    /// (an archive's files): the caller reads, checks and forwards one chunk at a time.
+    /// `None` when no object is at `key`. The bytes are counted as read when the get is made.
+    pub async fn get_stream(&self, key: &str) -> Result<Option<(BlobInfo, worker::ByteStream)>> {
+        self.state.trip("r2.get")?;
+        self.state.spend(1)?;
+        let Some(object) = self.bucket.get(key).execute().await.map_err(|e| Error::Storage(format!("R2 get {key}: {e}")))? else {
+            self.count(key, OpClass::B, 0, 0);
+            return Ok(None);
+        };
+        let info = info_of(&object);
+        self.count(key, OpClass::B, info.size, 0);
+        let stream = match object.body() {
+            Some(body) => body.stream().map_err(|e| Error::Storage(format!("R2 read {key}: {e}")))?,
+            None => return Err(Error::Storage(format!("R2 get {key}: an object without a body"))),
+        };
+        Ok(Some((info, stream)))
     }
 
     pub async fn head(&self, key: &str) -> Result<Option<BlobInfo>> {
         self.state.spend(1)?;
-        self.count(0, 0);
+        self.count(key, OpClass::B, 0, 0);
         let object = self.bucket.head(key).await.map_err(|e| Error::Storage(format!("R2 head {key}: {e}")))?;
         Ok(object.as_ref().map(info_of))
     }
@@ -157,7 +179,7 @@ impl BlobStore {
     pub async fn list_page_after(&self, prefix: &str, cursor: Option<String>, start_after: Option<String>, limit: u32) -> Result<ListPage> {
         self.state.trip("r2.list")?;
         self.state.spend(1)?;
-        self.count(0, 0);
+        self.count(prefix, OpClass::A, 0, 0);
         let mut list =
             self.bucket.list().prefix(prefix).limit(limit.clamp(1, 1000)).include(vec![Include::CustomMetadata, Include::HttpMetadata]);
         if let Some(c) = cursor {
@@ -176,7 +198,7 @@ impl BlobStore {
         self.state.trip("r2.delete")?;
         self.state.spend(keys.len().div_ceil(1000) as u64)?;
         for chunk in keys.chunks(1000) {
-            self.count(0, 0);
+            self.count(chunk.first().map(String::as_str).unwrap_or(""), OpClass::Free, 0, 0);
             self.bucket.delete_multiple(chunk.to_vec()).await.map_err(|e| Error::Storage(format!("R2 delete: {e}")))?;
         }
         Ok(())

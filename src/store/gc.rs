@@ -155,6 +155,14 @@ pub fn acknowledge_deletion(key: &str, deleted_at: i64) -> Statement {
     crate::stmt!("DELETE FROM gc_marks WHERE key = ?1 AND state = 'deleted' AND deleted_at = ?2", key, deleted_at)
 }
 
+/// The upsert tail of an explicit condemnation: a key being deleted keeps its claim; a
+/// tombstone becomes a mark again (the object came back). For statements that condemn keys
+/// selected from rows (`INSERT INTO gc_marks … SELECT … {CONDEMN_ON_CONFLICT}`).
+pub const CONDEMN_ON_CONFLICT: &str =
+    "ON CONFLICT (key) DO UPDATE SET state = 'condemned', kind = excluded.kind, reason = excluded.reason, \
+     condemned_at = excluded.condemned_at, eligible_at = excluded.eligible_at, claim = NULL, claimed_at = NULL, deleted_at = NULL \
+     WHERE gc_marks.state != 'deleting'";
+
 /// Explicit condemnation: marks `keys` condemned, eligible from `eligible_at`. A key being
 /// deleted keeps its claim; a tombstone becomes a mark again (the object came back).
 pub fn condemn(kind: Kind, keys: &[String], reason: &str, now: i64, eligible_at: i64) -> Vec<Statement> {

@@ -149,15 +149,27 @@ fn to_js(value: &Value) -> JsValue {
 /// The constraint name of `gc_fence`'s CHECK (migrations/0006): SQLite names it in the error.
 pub const FENCE_CONSTRAINT: &str = "gc_fence_tripped";
 
+/// The constraint names of `app_quota_fence` (migrations/0009) and the quota each guards.
+pub const QUOTA_CONSTRAINTS: [(&str, &str); 3] =
+    [("app_quota_bytes", "bytes"), ("app_quota_files", "files"), ("app_quota_versions", "versions")];
+
 /// D1's errors as the domain sees them, decided here once: the GC fence becomes
-/// [`Error::Fenced`], a UNIQUE or PRIMARY KEY violation [`Error::Conflict`], anything else a
+/// [`Error::Fenced`], the quota fence [`Error::QuotaExceeded`] (limits filled in by the
+/// caller, which knows them), a UNIQUE or PRIMARY KEY violation [`Error::Conflict`], anything else a
 /// retryable [`Error::Storage`]. No service matches error strings.
 pub fn d1_error(sql: &str, e: impl std::fmt::Display) -> Error {
     let message = e.to_string();
     let head: String = sql.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
     if message.contains(FENCE_CONSTRAINT) {
         Error::Fenced(format!("D1 `{head}…`: {message}"))
-    } else if message.contains("UNIQUE constraint failed") || message.contains("PRIMARY KEY constraint failed") {
+    } else if let Some((_, quota)) = QUOTA_CONSTRAINTS.iter().find(|(name, _)| message.contains(name)) {
+        Error::QuotaExceeded { quota, limit: 0, current: 0, requested: 0, message: format!("app {quota} quota exceeded") }
+    } else if message.contains("UNIQUE constraint failed")
+        || message.contains("PRIMARY KEY constraint failed")
+        || message.contains("FOREIGN KEY constraint failed")
+    {
+        // A foreign key fails when a concurrent request removed the row it names (a version
+        // deleted while a tag was set on it): a conflict to retry, like a duplicate key.
         Error::Conflict(format!("a concurrent change got there first; retry ({message})"))
     } else {
         Error::Storage(format!("D1 `{head}…`: {message}"))
@@ -271,6 +283,11 @@ impl Rows {
     pub fn info(&self) -> RunInfo {
         run_info(&self.0)
     }
+
+    /// The database's size after the statement, as D1 reports it (when it does).
+    pub fn size_after(&self) -> Option<u64> {
+        self.0.meta().ok().flatten().and_then(|m| m.size_after).map(|s| s as u64)
+    }
 }
 
 fn run_info(result: &worker::D1Result) -> RunInfo {
@@ -289,6 +306,9 @@ mod tests {
         assert!(matches!(d1_error("INSERT", "D1_ERROR: CHECK constraint failed: gc_fence_tripped: SQLITE_CONSTRAINT"), Error::Fenced(_)));
         assert!(matches!(d1_error("INSERT", "UNIQUE constraint failed: app_versions.app_id"), Error::Conflict(_)));
         assert!(matches!(d1_error("INSERT", "no such table: x"), Error::Storage(_)));
+        assert!(matches!(d1_error("DELETE", "D1_ERROR: FOREIGN KEY constraint failed: SQLITE_CONSTRAINT"), Error::Conflict(_)));
+        let q = d1_error("INSERT", "D1_ERROR: CHECK constraint failed: app_quota_versions: SQLITE_CONSTRAINT");
+        assert!(matches!(q, Error::QuotaExceeded { quota: "versions", .. }), "{q:?}");
     }
 
     #[test]

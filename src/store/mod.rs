@@ -9,8 +9,11 @@
 //! - [`jobs`]: the runner every scheduled job goes through, with its state in D1.
 //! - [`consistency`]: rows against objects for every kind, merge-joined, resumable; [`checks`]:
 //!   its walks persisted (what `/api/health` reports).
+//! - [`usage`]: R2 operations by billing class, summed per day in D1.
+//! - [`census`]: D1 bytes by table and R2 bytes by kind, for the storage report.
 
 pub mod blob;
+pub mod census;
 pub mod checks;
 pub mod commit;
 pub mod consistency;
@@ -21,6 +24,7 @@ pub mod kinds;
 pub mod limiter;
 pub mod meta;
 pub mod object;
+pub mod usage;
 
 pub use blob::{BlobInfo, BlobMeta, BlobStore, PutOutcome, StoredBlob};
 pub use kinds::Kind;

@@ -1,6 +1,7 @@
 import { h, mount, fmt, ui, saveBlob, dispositionName } from "../dom.js";
 import { can } from "../session.js";
 import { getJson, request, postJson, seg } from "../api.js";
+import { lifecycleSection, versionControls } from "./app-lifecycle.js";
 
 const TIERS = { database: "database", hybrid: "hybrid", r2: "R2" };
 const tierBadge = (loc) => ui.badge(TIERS[loc] || loc || "?", `tier-${loc}`);
@@ -56,7 +57,7 @@ async function download(path, fallback, button, errorSlot) {
 }
 
 /** A modal confirmation; resolves true when confirmed. Escape or Cancel resolves false. */
-function confirmDialog(title, text, action) {
+export function confirmDialog(title, text, action) {
   return new Promise((resolve) => {
     const dialog = h(
       "dialog",
@@ -89,7 +90,11 @@ export function appView(app) {
     const versions = h("section", { "aria-labelledby": "h-versions" }, h("h2", { id: "h-versions" }, "Versions"), ui.loading("versions"));
     const messages = h("div", { class: "messages" }, notice ? ui.notice(notice) : null);
     notice = null;
-    mount(el, h("p", { class: "crumbs" }, h("a", { href: "#/apps" }, "Apps"), " / "), h("h1", {}, app), messages, h("div", { class: "two-col" }, files, versions));
+    const reload = async (text) => {
+      notice = text;
+      await load();
+    };
+    mount(el, h("p", { class: "crumbs" }, h("a", { href: "#/apps" }, "Apps"), " / "), h("h1", {}, app), messages, h("div", { class: "two-col" }, files, versions), lifecycleSection(app, { confirm: confirmDialog, reload }));
     const [f, v] = await Promise.allSettled([getJson(`/api/apps/${seg(app)}/files`), getJson(`/api/apps/${seg(app)}/versions`)]);
 
     if (f.status === "rejected") files.append(ui.error("load the files", f.reason));
@@ -163,14 +168,15 @@ export function appView(app) {
             },
             "Restore…",
           );
+          const life = versionControls(app, x, { confirm: confirmDialog, reload, errs });
           return h(
             "li",
             { "data-version": x.version_number, tabindex: "-1", class: x.version_number === highlight ? "fresh" : "" },
-            h("div", { class: "tl-head" }, h("strong", {}, `v${x.version_number}`), " ", h("time", { datetime: x.created_at }, fmt.date(x.created_at)), x.restored_from ? ui.badge(`restored from v${x.restored_from}`, "ok") : null, x.environment ? ui.badge(x.environment) : null),
+            h("div", { class: "tl-head" }, h("strong", {}, `v${x.version_number}`), " ", h("time", { datetime: x.created_at }, fmt.date(x.created_at)), x.restored_from ? ui.badge(`restored from v${x.restored_from}`, "ok") : null, x.environment ? ui.badge(x.environment) : null, life.tags),
             h("p", { class: "changelog" }, x.changelog || h("em", {}, "No changelog")),
             h("p", { class: "meta" }, `${x.file_count} files · ${fmt.bytes(x.total_bytes)}`),
-            // Restoring writes: only for a key that may write this app.
-            h("div", { class: "tl-actions" }, dl, can("apps:write", app) ? restore : null),
+            // Restoring, deleting and tagging write: only for a key that may write this app.
+            h("div", { class: "tl-actions" }, dl, can("apps:write", app) ? [restore, life.actions] : null),
             errs,
           );
         }),
@@ -224,7 +230,7 @@ export function diffView(app) {
             { class: "diff-file card", "data-path": f.path, "data-change": f.change },
             h("h2", {}, ui.badge(f.change, { added: "add", modified: "mod", deleted: "del" }[f.change]), " ", h("code", {}, f.path)),
             h("p", { class: "meta" }, `${f.from_size !== null && f.from_size !== undefined ? fmt.bytes(f.from_size) : "—"} → ${f.to_size !== null && f.to_size !== undefined ? fmt.bytes(f.to_size) : "—"}`),
-            f.diff ? diffLines(f.diff) : h("p", { class: "empty" }, "No line diff (binary or large file)."),
+            f.diff ? diffLines(f.diff) : h("p", { class: "empty" }, f.too_large ? `${f.too_large.message[0].toUpperCase()}${f.too_large.message.slice(1)}.` : "No line diff (binary file)."),
           ),
         ),
         d.files.some((f) => f.change === "unchanged")

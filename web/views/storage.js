@@ -1,5 +1,8 @@
 import { h, mount, fmt, ui } from "../dom.js";
 import { getJson, request } from "../api.js";
+import { confirmDialog } from "./apps.js";
+import { rolloutSection } from "./rollout.js";
+import { savingsSection } from "./savings.js";
 
 export function storageView() {
   let el;
@@ -63,6 +66,8 @@ export function storageView() {
         button,
         dry,
       ),
+      rolloutSection({ confirm: confirmDialog }),
+      savingsSection(r),
     );
   }
 

@@ -1,6 +1,13 @@
 //! HTTP for the files workload (`/api/apps/…` and `/api/admin/storage/…`): the routes (each
-//! needs a key; its scope is its row in `access::table`), and thin handlers that parse the
-//! request into typed values, call the service, and render the response.
+//! needs a key, its scope being its row in `access::table`, except the signed URLs under
+//! `/api/signed/`, whose HMAC is the credential), and thin handlers that parse the request into
+//! typed values, call the service, and render the response. Issue 13's handlers live in
+//! [`lifecycle`] (settings, deletes, tags, retention), [`builds`] (exports, changes, signed URLs)
+//! and [`storage`] (rollout settings, the report).
+
+mod builds;
+pub mod lifecycle;
+mod storage;
 
 use serde::Deserialize;
 use serde_json::json;
@@ -10,8 +17,7 @@ use super::maintenance;
 use super::path::{AppId, FilePath};
 use super::repo::{self, FileRecord, WriteCondition};
 use super::service::{FileView, Files, Source};
-use super::{archive, content, manifest, policy_for};
-use crate::config::StorageMode;
+use super::{content, lifecycle_repo, manifest};
 use crate::error::{Error, Result};
 use crate::http::{self, App};
 use crate::routes::{route, Route};
@@ -24,8 +30,8 @@ const MAX_BATCH_FILES: usize = 500;
 pub static ROUTES: &[Route] = &[
     route!(Get "/api/apps", ApiToken, |_req, app, _p| list_apps(app).await),
     route!(Get "/api/apps/{app}", ApiToken, |_req, app, p| get_app(app, &AppId::parse(p.get("app"))?).await),
-    route!(Put "/api/apps/{app}", ApiToken, |req, app, p| set_app(req, app, &AppId::parse(p.get("app"))?).await),
-    route!(Patch "/api/apps/{app}", ApiToken, |req, app, p| set_app(req, app, &AppId::parse(p.get("app"))?).await),
+    route!(Put "/api/apps/{app}", ApiToken, |req, app, p| lifecycle::set_app(req, app, &AppId::parse(p.get("app"))?, true).await),
+    route!(Patch "/api/apps/{app}", ApiToken, |req, app, p| lifecycle::set_app(req, app, &AppId::parse(p.get("app"))?, false).await),
     route!(Get "/api/apps/{app}/files", ApiToken, |_req, app, p| list_files(app, &AppId::parse(p.get("app"))?).await),
     route!(Post "/api/apps/{app}/files:batch", ApiToken, |req, app, p| batch(req, app, &AppId::parse(p.get("app"))?).await),
     route!(Get "/api/apps/{app}/files/{path+}", ApiToken, |req, app, p| {
@@ -62,8 +68,39 @@ pub static ROUTES: &[Route] = &[
         let doc = files.restore(app, &AppId::parse(p.get("app"))?, version_number(p.get("version"))?).await?;
         http::json(201, &doc)
     }),
-    route!(Get "/api/apps/{app}/versions/{version}/archive", ApiToken, |_req, app, p| {
-        archive_version(app, &AppId::parse(p.get("app"))?, version_number(p.get("version"))?).await
+    route!(Get "/api/apps/{app}/versions/{version}/archive", ApiToken, |req, app, p| {
+        builds::archive(&req, app, &AppId::parse(p.get("app"))?, version_number(p.get("version"))?).await
+    }),
+    // Lifecycle (issue 13): deleting versions and apps, tags, retention.
+    route!(Delete "/api/apps/{app}", ApiToken, |_req, app, p| lifecycle::delete_app(app, &AppId::parse(p.get("app"))?).await),
+    route!(Delete "/api/apps/{app}/versions/{version}", ApiToken, |_req, app, p| {
+        lifecycle::delete_version(app, &AppId::parse(p.get("app"))?, version_number(p.get("version"))?).await
+    }),
+    route!(Get "/api/apps/{app}/tags", ApiToken, |_req, app, p| lifecycle::list_tags(app, &AppId::parse(p.get("app"))?).await),
+    route!(Put "/api/apps/{app}/tags/{tag}", ApiToken, |req, app, p| {
+        let app_id = AppId::parse(p.get("app"))?;
+        lifecycle::set_tag(req, app, &app_id, p.get("tag")).await
+    }),
+    route!(Delete "/api/apps/{app}/tags/{tag}", ApiToken, |_req, app, p| {
+        lifecycle::delete_tag(app, &AppId::parse(p.get("app"))?, p.get("tag")).await
+    }),
+    route!(Post "/api/apps/{app}/retention/run", ApiToken, |req, app, p| {
+        lifecycle::run_retention(&req, app, &AppId::parse(p.get("app"))?).await
+    }),
+    // Builds (issue 13): the whole app in one stream, changes since a revision, signed URLs.
+    route!(Get "/api/apps/{app}/export", ApiToken, |req, app, p| builds::export(&req, app, &AppId::parse(p.get("app"))?).await),
+    route!(Get "/api/apps/{app}/changes", ApiToken, |req, app, p| builds::changes(&req, app, &AppId::parse(p.get("app"))?).await),
+    route!(Post "/api/apps/{app}/signed-urls", ApiToken, |req, app, p| builds::sign(req, app, &AppId::parse(p.get("app"))?).await),
+    route!(Get "/api/signed/apps/{app}/files/{path+}", Open, |req, app, p| {
+        let (app_id, path) = (AppId::parse(p.get("app"))?, FilePath::parse(p.get("path"))?);
+        builds::signed_file(&req, app, &app_id, &path).await
+    }),
+    route!(Get "/api/signed/apps/{app}/versions/{version}/files/{path+}", Open, |req, app, p| {
+        let (app_id, path) = (AppId::parse(p.get("app"))?, FilePath::parse(p.get("path"))?);
+        builds::signed_version_file(&req, app, &app_id, p.get("version"), &path).await
+    }),
+    route!(Get "/api/signed/apps/{app}/versions/{version}/archive", Open, |req, app, p| {
+        builds::signed_archive(&req, app, &AppId::parse(p.get("app"))?, p.get("version")).await
     }),
     route!(Post "/api/admin/storage/migrate", ApiToken, |req, app, _p| {
         let batch = number_param(&req, "batch", 25, 1, 500)? as u32;
@@ -77,14 +114,14 @@ pub static ROUTES: &[Route] = &[
         http::ok(&maintenance::rollback(&Files::new(app)?, filter.as_ref(), batch).await?)
     }),
     route!(Post "/api/admin/storage/gc", ApiToken, |req, app, _p| gc(&req, app).await),
-    route!(Get "/api/admin/storage/report", ApiToken, |req, app, _p| {
-        let filter = app_filter(&req)?;
-        http::ok(&maintenance::report(&app.meta()?, &app.config, filter.as_ref()).await?)
-    }),
+    route!(Get "/api/admin/storage/report", ApiToken, |req, app, _p| storage::report(&req, app).await),
     route!(Post "/api/admin/storage/import", ApiToken, |req, app, _p| import(req, app).await),
+    // The rollout and its rollback switch, without a deploy (issue 13).
+    route!(Get "/api/admin/storage/rollout", ApiToken, |_req, app, _p| storage::get_rollout(app).await),
+    route!(Put "/api/admin/storage/rollout", ApiToken, |req, app, _p| storage::put_rollout(req, app).await),
 ];
 
-fn app_filter(req: &Request) -> Result<Option<AppId>> {
+pub(super) fn app_filter(req: &Request) -> Result<Option<AppId>> {
     match http::query_param(req, "app") {
         Some(a) if !a.is_empty() => Ok(Some(AppId::parse(&a)?)),
         _ => Ok(None),
@@ -124,14 +161,14 @@ async fn import(mut req: Request, app: &App) -> Result<Response> {
 
 // ---------------------------------------------------------------------------------------------
 
-fn version_number(raw: &str) -> Result<i64> {
+pub(super) fn version_number(raw: &str) -> Result<i64> {
     raw.parse::<i64>()
         .ok()
         .filter(|v| *v >= 1)
         .ok_or_else(|| Error::invalid_field("version", format!("must be a version number (1, 2, …), got {raw:?}")))
 }
 
-fn number_param(req: &Request, name: &str, default: u64, min: u64, max: u64) -> Result<u64> {
+pub(super) fn number_param(req: &Request, name: &str, default: u64, min: u64, max: u64) -> Result<u64> {
     match http::query_param(req, name) {
         None => Ok(default),
         Some(v) => v
@@ -142,7 +179,7 @@ fn number_param(req: &Request, name: &str, default: u64, min: u64, max: u64) -> 
     }
 }
 
-fn flag_param(req: &Request, name: &str) -> Result<bool> {
+pub(super) fn flag_param(req: &Request, name: &str) -> Result<bool> {
     match http::query_param(req, name).as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("") | Some("0") | Some("false") | Some("no") => Ok(false),
         Some("1") | Some("true") | Some("yes") => Ok(true),
@@ -183,37 +220,7 @@ async fn list_apps(app: &App) -> Result<Response> {
 }
 
 async fn get_app(app: &App, app_id: &AppId) -> Result<Response> {
-    let row = repo::app(&app.meta()?, app_id.as_str()).await?.ok_or_else(|| Error::NotFound(format!("no app {app_id}")))?;
-    let policy = policy_for(&app.config, row.storage_mode.as_deref());
-    http::ok(&json!({
-        "app": row.id,
-        "storage_mode": row.storage_mode,
-        "effective_storage_mode": policy.mode.as_str(),
-        "inline_max_bytes": policy.inline_max,
-        "hybrid_max_bytes": policy.hybrid_max,
-        "created_at": manifest::iso8601(row.created_at),
-        "updated_at": manifest::iso8601(row.updated_at),
-    }))
-}
-
-#[derive(Deserialize)]
-struct AppSettings {
-    /// `database`, `hybrid`, `r2`, or null to follow the global `STORAGE_MODE`.
-    storage_mode: Option<String>,
-}
-
-async fn set_app(mut req: Request, app: &App, app_id: &AppId) -> Result<Response> {
-    http::require_json_content_type(&req)?;
-    let body = http::read_body(&mut req, 64 * 1024).await?;
-    let settings: AppSettings = serde_json::from_slice(&body).map_err(|e| Error::bad_request("invalid_json", format!("body: {e}")))?;
-    let mode = match settings.storage_mode.as_deref() {
-        None => None,
-        Some(m) => Some(
-            StorageMode::parse(m).ok_or_else(|| Error::invalid_field("storage_mode", "must be database, hybrid, r2 or null"))?.as_str(),
-        ),
-    };
-    app.meta()?.run(repo::set_app_mode(app_id.as_str(), mode, app.now_ms)).await?;
-    get_app(app, app_id).await
+    http::ok(&lifecycle::app_document(&Files::new(app)?, app_id).await?)
 }
 
 async fn list_files(app: &App, app_id: &AppId) -> Result<Response> {
@@ -230,7 +237,7 @@ async fn get_file(req: &Request, app: &App, app_id: &AppId, path: &FilePath) -> 
 }
 
 /// Answers with a file's bytes, `ETag` = sha256, and 304 when `If-None-Match` names it.
-async fn serve(req: &Request, files: &Files, what: &str, rec: &FileRecord) -> Result<Response> {
+pub(super) async fn serve(req: &Request, files: &Files, what: &str, rec: &FileRecord) -> Result<Response> {
     let headers = Headers::new();
     headers.set("ETag", &format!("\"{}\"", rec.sha256))?;
     headers.set("Cache-Control", "no-cache")?;
@@ -337,11 +344,15 @@ async fn batch(mut req: Request, app: &App, app_id: &AppId) -> Result<Response> 
 }
 
 async fn list_versions(app: &App, app_id: &AppId) -> Result<Response> {
-    let rows = repo::versions(&app.meta()?, app_id.as_str()).await?;
+    let meta = app.meta()?;
+    let rows = repo::versions(&meta, app_id.as_str()).await?;
+    let tags = lifecycle_repo::tags(&meta, app_id.as_str()).await?;
     let versions: Vec<_> = rows
         .iter()
         .map(|v| {
+            let named: Vec<&str> = tags.iter().filter(|t| t.version_number == v.version_number).map(|t| t.tag.as_str()).collect();
             json!({
+                "tags": named,
                 "version_number": v.version_number,
                 "changelog": v.changelog,
                 "environment": v.environment,
@@ -389,18 +400,4 @@ async fn get_version(app: &App, app_id: &AppId, v: i64) -> Result<Response> {
     let mut resp = http::ok(&doc)?;
     resp.headers_mut().set("X-R2D1-Manifest-Source", from)?;
     Ok(resp)
-}
-
-async fn archive_version(app: &App, app_id: &AppId, v: i64) -> Result<Response> {
-    let files = Files::new(app)?;
-    let (row, contents) = files.version_contents(app_id, v).await?;
-    let top = format!("{app_id}-v{v}");
-    let bytes = archive::tar_gz(&top, &contents, (row.created_at / 1000).max(0) as u64)
-        .map_err(|e| Error::Internal(format!("archive of {app_id} v{v}: {e}")))?;
-    let headers = Headers::new();
-    headers.set("Content-Type", "application/gzip")?;
-    headers.set("Content-Disposition", &format!("attachment; filename=\"{top}.tar.gz\""))?;
-    headers.set("X-Content-Type-Options", "nosniff")?;
-    headers.set("Cache-Control", "no-store")?;
-    Ok(Response::from_bytes(bytes)?.with_headers(headers))
 }

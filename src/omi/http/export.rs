@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::http::{self, App};
 use crate::omi::link::batch_text;
 use crate::omi::payload::unwrap_legacy;
-use crate::omi::query::{export_format, logs_query, ExportFormat, LogsQuery, Params};
+use crate::omi::query::{export_format, logs_query, ExportFormat, LogsQuery, Params, Sort};
 use crate::omi::render::{csv_chunk, log_entry};
 use crate::omi::repo::{LogRow, OmiRepo};
 
@@ -144,6 +144,11 @@ pub async fn export(req: &Request, app: &App) -> Result<Response> {
     }
     if (query.cursor.is_some() && !include.any()) || query.full {
         return Err(Error::bad_request("invalid_field", "cursor, full: are not supported by export (cursor only with include)"));
+    }
+    if query.sort != Sort::Newest {
+        // An export is every matching memory, streamed in keyset pages: relevance ranks only a
+        // bounded window of matches (`omi::cursor::RELEVANCE_WINDOW`), which is no archive.
+        return Err(Error::invalid_field("sort", "export is newest first only"));
     }
     query.limit = PAGE;
     // Exports are for archives: discarded memories are included unless asked otherwise.

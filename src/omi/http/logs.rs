@@ -11,7 +11,7 @@ use super::{key_part, only_mentors};
 use crate::error::{Error, Result};
 use crate::http::{self, App};
 use crate::omi::payload::unwrap_legacy;
-use crate::omi::query::{daily_range, logs_query, Params};
+use crate::omi::query::{daily_range, logs_query, Params, Sort};
 use crate::omi::render::{day_series, iso, legacy_log, log_entry, LogEntry};
 use crate::omi::repo::OmiRepo;
 use crate::store::object;
@@ -41,7 +41,7 @@ pub(super) async fn stored_bytes(blobs: &BlobStore, key: &str, sha256: &str) -> 
     object::read(blobs, key, sha256, MAX_OBJECT_BYTES).await?.or_integrity(&format!("indexed object {key}"))
 }
 
-/// `GET /api/omi/logs?userId=&limit=&cursor=&from=&to=&category=&q=&include_discarded=&full=`
+/// `GET /api/omi/logs?userId=&limit=&cursor=&from=&to=&category=&q=&sort=&include_discarded=&full=`
 /// `[&source=][&format=legacy]`: the old app's parameters are accepted (`source` named where
 /// it read from, `r2` or local files: everything is in R2 now, so it changes nothing), and
 /// `format=legacy` answers each log in the old app's wrapper shape for its dashboard.
@@ -60,12 +60,21 @@ pub async fn list(req: &Request, app: &App) -> Result<Response> {
         Some(_) => return Err(Error::invalid_field("format", "must be json or legacy")),
     };
     let repo = OmiRepo::new(app.meta()?);
-    let (mut rows, total) = repo.logs(&q).await?;
-    let next_cursor = if rows.len() > q.limit as usize {
-        rows.truncate(q.limit as usize);
-        rows.last().map(|r| r.cursor().encode())
-    } else {
-        None
+    let (rows, total, next_cursor) = match q.sort {
+        Sort::Newest => {
+            let (mut rows, total) = repo.logs(&q).await?;
+            let next = if rows.len() > q.limit as usize {
+                rows.truncate(q.limit as usize);
+                rows.last().map(|r| r.cursor().encode())
+            } else {
+                None
+            };
+            (rows, total, next)
+        }
+        Sort::Relevance => {
+            let (rows, total, next) = repo.ranked(&q).await?;
+            (rows, total, next.map(|c| c.encode()))
+        }
     };
     if legacy {
         let blobs = app.blobs()?;

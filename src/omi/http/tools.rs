@@ -21,7 +21,7 @@ use crate::omi::analytics::mentor::{mentor_analytics, MemoryFacts};
 use crate::omi::analytics::Lang;
 use crate::omi::payload::OpenItem;
 use crate::omi::programme::repo::{FactsRow, ProgrammeRepo};
-use crate::omi::query::LogsQuery;
+use crate::omi::query::{LogsQuery, Sort};
 use crate::omi::repo::{LogRow, OmiRepo};
 use crate::omi::tools::answer::{self, MemoryHit, OpenActionItem};
 use crate::omi::tools::call::{parse_call, TimeRange, Tool, ToolRequest, TOOLS_PATH};
@@ -156,7 +156,9 @@ async fn search(app: &App, uid: &str, text: &str, range: &TimeRange, limit: u32)
     let query = |fts: String| LogsQuery {
         user_id: Some(uid.to_string()),
         limit,
+        sort: Sort::Newest,
         cursor: None,
+        rank_cursor: None,
         from_ms: range.from_ms,
         to_ms: range.to_ms,
         category: None,
