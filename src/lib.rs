@@ -58,14 +58,15 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
             state.notes.borrow_mut().request_id = Some(observe::random_id());
             let app = app::App::new(env, config, None, state);
             let report = jobs::run_scheduled(&app).await;
-            // The jobs' own R2 operations, and whatever this isolate still holds, into the
+            // Each job wrote its own line; this one sums up the run (its jobs, the state read
+            // and their audit rows).
+            worker::console_log!("{}", observe::line::cron(&app.state, &report));
+            // Then the jobs' own R2 operations, and whatever this isolate still holds, into the
             // daily totals (a cron run has no waitUntil to defer it to).
             let counts = *app.state.counters.r2_by_class.borrow();
             if let Err(e) = async { store::usage::flush_now(&app.meta()?, app.now_ms, &counts).await }.await {
                 worker::console_warn!("r2d1 usage: daily R2 operation totals not written: {e}");
             }
-            // Each job wrote its own line; this one sums up the run.
-            worker::console_log!("{}", observe::line::cron(&app.state, &report));
         }
         Err(e) => worker::console_error!("r2d1 scheduled run skipped: {e}"),
     }

@@ -53,8 +53,8 @@ const PAID_ONLY = {
     why: "reads both versions' changed files: an 85-file app whose every file changed needs a paid plan",
     paid: true,
   },
-  "GET /api/apps/{app}/versions/{version}/archive": {
-    why: "reads every file of the version: an 85-file app needs a paid plan",
+  "GET /api/admin/storage/report": {
+    why: "recounts every tier, version line, object and table (the census) in one answer: a paid plan's budget",
     paid: true,
   },
   "POST /api/admin/storage/rollback": {

@@ -171,7 +171,7 @@ test("/api/health reports every job and turns degraded when one is failing or ov
     assert.equal(first.status, "ok");
     assert.deepEqual(first.alerts, []);
     const names = first.jobs.map((j) => j.name).sort();
-    assert.deepEqual(names, ["access.audit_retention", "consistency", "gc", "omi.analytics", "omi.content_hashes", "omi.reconcile", "omi.retention", "omi.rollups"]);
+    assert.deepEqual(names, ["access.audit_retention", "consistency", "files.retention", "gc", "omi.analytics", "omi.content_hashes", "omi.reconcile", "omi.retention", "omi.rollups", "storage.census"]);
     assert.ok(first.jobs.every((j) => j.status === "pending" && j.lastSuccessAt === null), "a fresh deployment's jobs wait for the cron");
 
     // Every job runs once: ok.
@@ -187,7 +187,7 @@ test("/api/health reports every job and turns degraded when one is failing or ov
     const degraded = await later.json();
     assert.equal(degraded.status, "degraded");
     const overdue = degraded.jobs.filter((j) => j.status === "overdue").map((j) => j.name).sort();
-    assert.deepEqual(overdue, ["access.audit_retention", "gc", "omi.analytics", "omi.content_hashes", "omi.reconcile", "omi.retention"]);
+    assert.deepEqual(overdue, ["access.audit_retention", "files.retention", "gc", "omi.analytics", "omi.content_hashes", "omi.reconcile", "omi.retention"]);
     assert.ok(degraded.alerts.some((a) => a.includes("job gc is overdue")));
 
     // A failing job (a storage fault in its run) turns it `failing` until a run succeeds.
