@@ -119,27 +119,35 @@ function lineOf({ m, v }) {
   return JSON.stringify({ uid: m.uid, webhook_received_at: new Date(v.receivedMs).toISOString(), memory: record.memory });
 }
 
+/** Sends a chunk; a response with `done: false` (the worker's operation budget or time ran
+ * out) is followed by the chunk's lines from its `nextLine` on, until every line is done. */
 async function post(chunk) {
-  const lines = chunk.map(lineOf);
-  const r = await callApi(base, token, "/api/omi/import", {
-    method: "POST",
-    headers: { "content-type": "application/x-ndjson" },
-    body: lines.join("\n"),
-  });
-  totals.imported += r.imported;
-  totals.duplicates += r.duplicates;
-  totals.failed += r.failed;
-  const failedLines = new Set();
-  for (const e of r.errors || []) {
-    const { m, v } = chunk[e.line - 1];
-    failedLines.add(e.line - 1);
-    totals.errors.push({ uid: m.uid, memoryId: m.memoryId, source: v.sources[0], code: e.code, message: e.message });
-    console.error(`\n  refused ${v.sources[0]}: ${e.code}: ${e.message}`);
+  while (chunk.length) {
+    const lines = chunk.map(lineOf);
+    const r = await callApi(base, token, "/api/omi/import", {
+      method: "POST",
+      headers: { "content-type": "application/x-ndjson" },
+      body: lines.join("\n"),
+    });
+    // The counts and errors cover the lines before `nextLine`; the lines from there are sent again.
+    const handled = r.done === false ? r.nextLine - 1 : chunk.length;
+    if (!(handled > 0)) throw new Error(`the worker made no progress on a chunk (nextLine ${r.nextLine}): raise SUBREQUEST_BUDGET`);
+    totals.imported += r.imported;
+    totals.duplicates += r.duplicates;
+    totals.failed += r.failed;
+    const failedLines = new Set();
+    for (const e of r.errors || []) {
+      const { m, v } = chunk[e.line - 1];
+      failedLines.add(e.line - 1);
+      totals.errors.push({ uid: m.uid, memoryId: m.memoryId, source: v.sources[0], code: e.code, message: e.message });
+      console.error(`\n  refused ${v.sources[0]}: ${e.code}: ${e.message}`);
+    }
+    chunk.slice(0, handled).forEach(({ m, v }, i) => failedLines.has(i) || done.add(recordKey(m, v)));
+    saveState();
+    sent += handled;
+    bar.update(sent, `imported ${totals.imported} dup ${totals.duplicates} failed ${totals.failed}`);
+    chunk = chunk.slice(handled);
   }
-  chunk.forEach(({ m, v }, i) => failedLines.has(i) || done.add(recordKey(m, v)));
-  saveState();
-  sent += chunk.length;
-  bar.update(sent, `imported ${totals.imported} dup ${totals.duplicates} failed ${totals.failed}`);
 }
 
 try {

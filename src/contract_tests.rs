@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::access::table::{Origin, Verb, ROUTES};
 use crate::routes::{all_routes, Access};
 
-const DOCUMENT: &str = include_str!("../openapi.json");
+use crate::openapi::DOCUMENT;
 const METHODS: [(&str, Verb); 6] =
     [("get", Verb::Get), ("head", Verb::Head), ("post", Verb::Post), ("put", Verb::Put), ("patch", Verb::Patch), ("delete", Verb::Delete)];
 

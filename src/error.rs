@@ -26,6 +26,11 @@ pub enum Error {
     PreconditionFailed(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request would make more R2 and D1 operations than one request may
+    /// (`SUBREQUEST_BUDGET`, the Workers plan's subrequest limit): refused before the platform
+    /// cuts the request off half way. The client asks for less (a smaller batch or page).
+    #[error("{0}")]
+    OverBudget(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{message}")]
@@ -74,7 +79,7 @@ impl Error {
             Error::MethodNotAllowed(_) => 405,
             Error::Conflict(_) => 409,
             Error::PreconditionFailed(_) => 412,
-            Error::PayloadTooLarge(_) => 413,
+            Error::PayloadTooLarge(_) | Error::OverBudget(_) => 413,
             Error::UnsupportedMediaType(_) => 415,
             Error::TooManyRequests { .. } => 429,
             Error::Integrity(_) | Error::Internal(_) => 500,
@@ -100,6 +105,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::PreconditionFailed(_) => "precondition_failed",
             Error::PayloadTooLarge(_) => "payload_too_large",
+            Error::OverBudget(_) => "over_budget",
             Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::TooManyRequests { .. } => "rate_limited",
             Error::NotConfigured(_) => "not_configured",

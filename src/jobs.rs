@@ -11,6 +11,7 @@ pub fn registered() -> Vec<&'static Job> {
     all.extend(omi::jobs::JOBS.iter());
     all.push(&files::retention::JOB);
     all.extend(access::jobs::JOBS.iter());
+    all.push(&crate::admin::CONSISTENCY_JOB);
     all
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod faults;
 pub mod files;
 pub mod live;
+pub mod observe;
 pub mod omi;
 pub mod request;
 pub mod routes;
@@ -28,6 +29,7 @@ mod admin;
 pub mod health;
 mod http;
 mod jobs;
+mod openapi;
 
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
@@ -50,10 +52,16 @@ async fn scheduled(event: ScheduledEvent, env: Env, ctx: ScheduleContext) {
     let _ = (ctx, event);
     match routes::read_config(&env) {
         Ok(config) => {
-            let app = app::App::new(env, config, None, request::RequestState::at_wall_clock());
+            // One cron invocation has one subrequest budget for all of its jobs.
+            let state = request::RequestState::at_wall_clock();
+            state.set_budget(Some(config.subrequest_budget as u64));
+            state.notes.borrow_mut().request_id = Some(observe::random_id());
+            let app = app::App::new(env, config, None, state);
             let report = jobs::run_scheduled(&app).await;
-            worker::console_log!("r2d1 scheduled run: {report}");
-            // The jobs' own R2 operations, and whatever this isolate still holds, into the
+            // Each job wrote its own line; this one sums up the run (its jobs, the state read
+            // and their audit rows).
+            worker::console_log!("{}", observe::line::cron(&app.state, &report));
+            // Then the jobs' own R2 operations, and whatever this isolate still holds, into the
             // daily totals (a cron run has no waitUntil to defer it to).
             let counts = *app.state.counters.r2_by_class.borrow();
             if let Err(e) = async { store::usage::flush_now(&app.meta()?, app.now_ms, &counts).await }.await {

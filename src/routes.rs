@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::request::RequestState;
-use crate::{access, admin, cors, faults, files, health, http, live, omi, store};
+use crate::{access, admin, cors, faults, files, health, http, live, observe, omi, openapi, store};
 
 /// The kind of credential a route takes, as its line in the route table declares it. The rule
 /// the router enforces is the route's row in `access::table` (which scope, narrowed by which
@@ -213,29 +213,48 @@ fn request_state(req: &Request) -> RequestState {
     }
 }
 
+/// A test build's `X-R2D1-Budget` (production builds ignore it).
+fn test_budget(req: &Request) -> Option<u64> {
+    if !faults::ENABLED {
+        return None;
+    }
+    http::header(req, "X-R2D1-Budget").and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 pub async fn handle(req: Request, env: Env, ctx: Context) -> Response {
+    let incoming = observe::Incoming::of(&req);
     let state = request_state(&req);
+    incoming.note(&state);
     let origin = http::header(&req, "Origin");
     let config = read_config(&env);
     let allowed = config.as_ref().map(|c| c.allowed_origins.clone()).unwrap_or_default();
     if req.method() == Method::Options {
         return preflight(&req.path(), &allowed, origin.as_deref()).unwrap_or_else(|e| http::error_response(&e));
     }
-    let result = match config {
+    let (result, state) = match config {
         Ok(config) => {
-            let mut app = App::new(env, config, Some(ctx), state);
+            // Every adapter call counts against the plan's per-request limit from here on (test
+            // builds: `X-R2D1-Budget` sets another, so one worker can play both plans).
+            let budget = test_budget(&req).unwrap_or(config.subrequest_budget as u64);
+            state.set_budget(Some(budget));
+            let mut app = App::new(env.clone(), config, Some(ctx), state);
+            let state = app.state.clone();
             let result = dispatch(req, &mut app).await;
             record_usage(&app);
-            result
+            (result, state)
         }
-        Err(e) => Err(e),
+        Err(e) => (Err(e), std::rc::Rc::new(state)),
     };
-    let mut resp = result.unwrap_or_else(|e| http::error_response(&e));
+    let (mut resp, error) = match result {
+        Ok(resp) => (resp, None),
+        Err(e) => (http::error_response(&e), Some(e)),
+    };
     // Errors too, so a dashboard on another origin can read why it was refused. (A WebSocket
     // upgrade's headers are immutable: the socket needs none.)
     for (name, value) in cors::response_headers(&allowed, origin.as_deref()) {
         let _ = resp.headers_mut().append(name, &value);
     }
+    observe::request_done(&env, &incoming, &state, &resp, error.as_ref());
     resp
 }
 
@@ -297,6 +316,7 @@ async fn dispatch(req: Request, app: &mut App) -> Result<Response> {
     let method = req.method();
     match find(&all_routes(), &method, &path)? {
         Matched::Route(route, params) => {
+            observe::note_route(&app.state, route, &params, &req);
             let verb = table::Verb::parse(method_name(&method)).ok_or_else(|| Error::Internal(format!("no verb for {method}")))?;
             // Fail closed: a route without a rule is a build mistake the tests catch.
             let rule = table::rule_for(verb, route.template())
@@ -319,7 +339,7 @@ async fn dispatch(req: Request, app: &mut App) -> Result<Response> {
                 if let Ok(mut resp) = result {
                     let c = app.state.counters.snapshot();
                     let value = format!(
-                        "route={} d1_statements={} d1_rows_read={} d1_rows_written={} r2_operations={} r2_bytes_read={} r2_bytes_written={} r2_class_a={} r2_class_b={}",
+                        "route={} d1_statements={} d1_rows_read={} d1_rows_written={} r2_operations={} r2_bytes_read={} r2_bytes_written={} d1_calls={} other_operations={} operations={} r2_class_a={} r2_class_b={}",
                         route.template(),
                         c.d1_statements,
                         c.d1_rows_read,
@@ -327,6 +347,9 @@ async fn dispatch(req: Request, app: &mut App) -> Result<Response> {
                         c.r2_operations,
                         c.r2_bytes_read,
                         c.r2_bytes_written,
+                        c.d1_calls,
+                        c.other_operations,
+                        c.operations(),
                         c.r2_class_a,
                         c.r2_class_b
                     );
@@ -365,6 +388,9 @@ async fn check_access(rule: &Rule, app: &mut App, req: &Request, path: &[(&str, 
             let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let params = RequestParams { path, query: &query };
             let principal = guard::authenticate(app, req).await?;
+            if let crate::access::rule::Credential::ApiKey { prefix, .. } = &principal.credential {
+                observe::note_key_prefix(&app.state, prefix);
+            }
             // Kept before the rule is applied, so a 403 is audited under the key that got it.
             app.caller.principal = Some(principal.clone());
             app.caller.grant = guard::authorize(key_rule, &principal, &params)?;
@@ -398,6 +424,7 @@ pub(crate) use route;
 
 static CORE_ROUTES: &[Route] = &[
     route!(Get "/api/health", Open, |_req, app, _p| health::get(app).await),
+    route!(Get "/api/openapi.json", Open, |_req, _app, _p| openapi::get()),
     route!(Get "/api/admin/consistency", ApiToken, |req, app, _p| admin::consistency(&req, app).await),
     route!(Get "/api/admin/jobs", ApiToken, |_req, app, _p| admin::jobs(app).await),
     route!(Post "/api/admin/jobs/{name}/run", ApiToken, |_req, app, p| admin::run_job(app, p.get("name")).await),

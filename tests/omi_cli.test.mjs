@@ -252,3 +252,22 @@ test("a bad mapping file or a wrong token fails clearly with a non-zero exit", a
   assert.match(wrong.stderr, /401/);
   assert.equal(await dbCount(w, "SELECT COUNT(*) FROM omi_memories WHERE user_id = 'carol'"), 0);
 });
+
+test("on the Free plan's budget the CLI resumes each chunk where the worker stopped, until every record is stored", async () => {
+  const free = await startWorker({ bindings: { SUBREQUEST_BUDGET: "50" } });
+  try {
+    const freeUrl = (await free.mf.ready).toString();
+    const root = join(tmp, "free", "omi-logs");
+    const memories = Array.from({ length: 9 }, (_, i) => makeMemory({ id: randomUUID(), created_at: new Date(T0 + i * 60_000).toISOString() }));
+    memories.forEach((m, i) => put(root, `memory/all/dave-memory-${m.id}-${T0 + i * 60_000 + 1}.json`, wrapperOf(m, "dave", T0 + i * 60_000)));
+    const res = await cli([root, "--url", freeUrl, "--token", API_TOKEN, "--batch", "40"]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.deepEqual(res.out.at(-1), { imported: 9, duplicates: 0, failed: 0, alreadyDone: 0, errors: [] });
+    assert.equal(await dbCount(free, "SELECT COUNT(*) FROM omi_memories WHERE user_id = 'dave'"), 9);
+    const imports = free.lines().filter((l) => l.event === "request" && l.route === "/api/omi/import");
+    assert.ok(imports.length >= 3, `one chunk of 9 records took ${imports.length} request(s)`);
+    assert.ok(imports.every((l) => l.status === 200 && l.operations <= 50), JSON.stringify(imports.map((l) => l.operations)));
+  } finally {
+    await free.dispose();
+  }
+});

@@ -146,7 +146,7 @@ function renderShell() {
       { class: "top" },
       h("a", { class: "brand", href: "#/logs" }, h("span", { "aria-hidden": "true" }, "◆ "), "r2d1"),
       nav,
-      h("div", { class: "top-right" }, who, shell.status, h("button", { type: "button", class: "link", onclick: () => signOut("Signed out.") }, "Sign out")),
+      h("div", { class: "top-right" }, who, shell.status, h("a", { href: "/reference.html", class: "api-reference" }, "API reference"), h("button", { type: "button", class: "link", onclick: () => signOut("Signed out.") }, "Sign out")),
     ),
     warning,
     shell.main,

@@ -35,7 +35,10 @@ const SPECS = {
         { type: "ESModule", include: ["**/*.js", "**/*.mjs"] },
         { type: "CompiledWasm", include: ["**/*.wasm"] },
       ],
-      bindings: { ...wranglerVars(), API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN },
+      // The bench measures speed, not the plan's per-request subrequest limit (Miniflare does
+      // not enforce it; tests/budgets.test.mjs holds every route to the Free plan's): its
+      // seeding imports 250 memories a request and its diffs read 85 files.
+      bindings: { ...wranglerVars(), SUBREQUEST_BUDGET: "1000000", API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN },
       // r2d1's per-uid webhook limiter stays on (its cost is part of ingest) with a limit the
       // load cannot reach: the baselines have none.
       ratelimits: { WEBHOOK_LIMITER: { simple: { limit: 10_000_000, period: 60 } } },

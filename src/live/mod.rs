@@ -70,7 +70,10 @@ pub async fn connect(req: Request, app: &App) -> Result<Response> {
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
     let forwarded = Request::new_with_init("https://live.r2d1/connect", &init)?;
-    Ok(hub(&app.env)?.fetch_with_request(forwarded).await?)
+    let stub = hub(&app.env)?;
+    app.state.spend(1)?;
+    crate::request::Counters::add(&app.state.counters.other_operations, 1);
+    Ok(stub.fetch_with_request(forwarded).await?)
 }
 
 /// Tells open dashboards about `event` after the response is sent. Never fails the caller:
@@ -89,6 +92,8 @@ pub fn announce(app: &App, event: Value) {
         }
     };
     let body = event.to_string();
+    // The call runs after the response but within this request's subrequests: counted now.
+    crate::request::Counters::add(&app.state.counters.other_operations, 1);
     ctx.wait_until(async move {
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(body.into()));

@@ -47,6 +47,11 @@ fn reconcile<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<Job
         let mut cursor = input.cursor;
         let (mut scanned, mut indexed, mut removed, mut pages) = (0, 0, 0, 0);
         loop {
+            // A page that could not adopt one object would make no progress: leave it to the
+            // next run (the cursor stays where it is).
+            if !app.state.can_afford(maintenance::PAGE_OPS) {
+                break;
+            }
             let r = maintenance::reconcile_step(app, cursor, RECONCILE_PAGE, RECONCILE_GRACE_MS).await?;
             scanned += r.scanned;
             indexed += r.indexed;
@@ -54,7 +59,7 @@ fn reconcile<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<Job
             pages += 1;
             cursor = r.next_cursor;
             // A whole walk per run at most: the next run starts over at the first key.
-            if cursor.is_none() || app.state.now() >= input.deadline_ms {
+            if cursor.is_none() || r.out_of_budget || app.state.now() >= input.deadline_ms {
                 break;
             }
         }
@@ -66,8 +71,11 @@ fn retention<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<Job
     Box::pin(async move { Ok(JobOutcome { cursor: None, report: maintenance::retention(app, input.deadline_ms).await? }) })
 }
 
-fn rollups<'a>(app: &'a App, _input: JobInput) -> LocalBoxFuture<'a, Result<JobOutcome>> {
-    Box::pin(async move { Ok(JobOutcome { cursor: None, report: maintenance::rollups(app).await? }) })
+fn rollups<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<JobOutcome>> {
+    Box::pin(async move {
+        let (report, cursor) = maintenance::rollups(app, input.cursor.as_deref()).await?;
+        Ok(JobOutcome { cursor, report })
+    })
 }
 
 fn analytics<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<JobOutcome>> {

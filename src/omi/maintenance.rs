@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use futures_util::{stream, StreamExt};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -34,57 +33,163 @@ pub const MAX_IMPORT_LINES: usize = 1000;
 /// them for the next run (`?grace_seconds=` overrides it on the routes).
 pub const RECONCILE_GRACE_MS: i64 = 60_000;
 const DAY_MS: i64 = 86_400_000;
-const MAX_USER_ROLLUPS: usize = 200;
+/// One retention round: the expiry query, up to 200 memories (four statements per 90) and
+/// the transcript and day-summary statements.
+const RETENTION_ROUND_OPS: u64 = 1 + 3 * 4 + 2 + 2;
 
 // ---------------------------------------------------------------------------------------------
 // Import
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ImportReport {
     pub success: bool,
     pub imported: usize,
     pub duplicates: usize,
     pub failed: usize,
     pub errors: Vec<Value>,
+    /// Every record of the body was dealt with. When not, `next_line` is where to resume.
+    pub done: bool,
+    /// The body's line (1-based) of the first record not dealt with: the request's operation
+    /// budget or time ran out. The client sends the lines from there again; the counts cover
+    /// only the lines before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_line: Option<usize>,
+}
+
+/// The most R2 + D1 operations storing one new record costs: the duplicate check, the memory
+/// and its daily copy, and the fenced index batch (tests/omi_import.test.mjs measures it).
+pub const IMPORT_RECORD_OPS: u64 = 16;
+/// Wall time an import works before it answers with `nextLine` (a client waits for it).
+const IMPORT_TIME_MS: i64 = 20_000;
+
+/// A record ready to store (parsed, with its uid and hash).
+struct Parsed {
+    line: usize,
+    incoming: Incoming,
+    sha: String,
+}
+
+/// What became of a line, before anything is stored.
+enum Sorted {
+    Bad(usize, Error),
+    Duplicate(usize),
+    New(Box<Parsed>),
 }
 
 /// NDJSON of legacy records, each a bare Omi memory (with a `uid`) or the old app's
 /// `{memory, processed, analytics, webhook_received_at}` wrapper (optionally with `path`, the
 /// file or object it was read from), attributed by `legacy::attribute_import` through the
 /// stored uid mapping. Idempotent like the webhook, and deduplicated against it by content.
+/// Bounded by the request's operation budget: identical records within the body count once,
+/// the records already stored are found with one D1 query, and the new ones are stored while
+/// the budget (and [`IMPORT_TIME_MS`]) lasts; the rest is left to a next call (`next_line`).
 pub async fn import(app: &App, default_uid: Option<&str>, lines: Vec<(usize, &str)>) -> Result<ImportReport> {
     let repo = OmiRepo::new(app.meta()?);
     let store = app.store()?;
     let mapping = legacy_repo::mapping(&store.meta).await?;
-    let (repo, store, mapping) = (&repo, &store, &mapping);
-    let results: Vec<(usize, Result<bool>)> = stream::iter(lines)
-        .map(|(n, line)| async move { (n, import_line(app, store, repo, mapping, default_uid, line).await) })
-        .buffer_unordered(IMPORT_CONCURRENCY)
-        .collect()
-        .await;
-    let (mut imported, mut duplicates, mut errors) = (0, 0, Vec::new());
-    for (n, r) in results {
-        match r {
-            Ok(false) => imported += 1,
-            Ok(true) => duplicates += 1,
-            // A storage failure fails the request, so the client retries the whole batch
-            // (idempotent); bad records are reported and skipped.
-            Err(e) if e.status() >= 500 => return Err(e),
-            Err(e) => errors.push(json!({ "line": n, "code": e.code(), "message": e.to_string() })),
+    let (repo, store) = (&repo, &store);
+    let started = store.request().now();
+
+    // Parse every line and drop the body's own repeats (pure, no operations).
+    let mut seen = HashSet::new();
+    let mut sorted: Vec<Sorted> = Vec::with_capacity(lines.len());
+    for (n, line) in lines {
+        match parse_record(n, &mapping, default_uid, line) {
+            Err(e) => sorted.push(Sorted::Bad(n, e)),
+            Ok(p) if !seen.insert((p.incoming.uid.clone(), p.incoming.memory.id.clone(), p.incoming.content_sha256.clone())) => {
+                sorted.push(Sorted::Duplicate(n))
+            }
+            Ok(p) => sorted.push(Sorted::New(Box::new(p))),
+        }
+    }
+    // The records already stored, in one query.
+    let candidates: Vec<(&str, &str, &str)> = sorted
+        .iter()
+        .filter_map(|s| match s {
+            Sorted::New(p) => Some((p.incoming.uid.as_str(), p.incoming.memory.id.as_str(), p.sha.as_str())),
+            _ => None,
+        })
+        .collect();
+    let stored = if candidates.is_empty() { HashSet::new() } else { repo.stored_versions(&candidates).await? };
+    let mut at = 0;
+    for s in sorted.iter_mut() {
+        if let Sorted::New(p) = s {
+            if stored.contains(&at) {
+                *s = Sorted::Duplicate(p.line);
+            }
+            at += 1;
+        }
+    }
+
+    // Store the new ones, a few at a time, while the budget and the time last.
+    let mut todo: Vec<Parsed> = Vec::new();
+    let mut rest = Vec::with_capacity(sorted.len());
+    for s in sorted {
+        match s {
+            Sorted::New(p) => todo.push(*p),
+            other => rest.push(other),
+        }
+    }
+    let (mut imported, mut duplicates) = (0, 0);
+    let mut todo = todo.into_iter().peekable();
+    let mut next_line = None;
+    while todo.peek().is_some() {
+        let affordable = (store.request().ops_left() / IMPORT_RECORD_OPS) as usize;
+        let n = affordable.min(IMPORT_CONCURRENCY);
+        if n == 0 || store.request().now() - started >= IMPORT_TIME_MS {
+            next_line = todo.peek().map(|p| p.line);
+            break;
+        }
+        let chunk: Vec<Parsed> = todo.by_ref().take(n).collect();
+        let results =
+            futures_util::future::join_all(chunk.into_iter().map(|p| async move {
+                (p.line, store_memory(store, repo, app.config.write_daily_copy, p.incoming, async { Ok(()) }).await)
+            }))
+            .await;
+        for (n, r) in results {
+            match r {
+                Ok(s) if s.duplicate => duplicates += 1,
+                Ok(_) => imported += 1,
+                // A storage failure fails the request, so the client retries the whole batch
+                // (idempotent).
+                Err(e) if e.status() >= 500 || e.code() == "over_budget" => return Err(e),
+                Err(e) => rest.push(Sorted::Bad(n, e)),
+            }
+        }
+    }
+
+    // The counts cover the lines before `next_line` only: the client sends the rest again.
+    let counted = |line: usize| next_line.is_none_or(|next| line < next);
+    let mut errors = Vec::new();
+    for s in rest {
+        match s {
+            Sorted::Duplicate(n) if counted(n) => duplicates += 1,
+            Sorted::Bad(n, e) if counted(n) => errors.push(json!({ "line": n, "code": e.code(), "message": e.to_string() })),
+            _ => {}
         }
     }
     errors.sort_by_key(|e| e["line"].as_u64());
-    Ok(ImportReport { success: errors.is_empty(), imported, duplicates, failed: errors.len(), errors })
+    Ok(ImportReport {
+        success: errors.is_empty(),
+        imported,
+        duplicates,
+        failed: errors.len(),
+        errors,
+        done: next_line.is_none(),
+        next_line,
+    })
 }
 
-/// Stores one legacy record; `Ok(true)` when it was already stored.
-async fn import_line(app: &App, store: &Store, repo: &OmiRepo, mapping: &Mapping, default_uid: Option<&str>, line: &str) -> Result<bool> {
+/// One legacy record, parsed, attributed and checked.
+fn parse_record(line_no: usize, mapping: &Mapping, default_uid: Option<&str>, line: &str) -> Result<Parsed> {
     let value: Value = serde_json::from_str(line).map_err(|e| Error::bad_request("invalid_json", format!("not valid JSON: {e}")))?;
     let path = value.get("memory").filter(|m| m.is_object()).and(value.get("path")).and_then(Value::as_str).map(str::to_string);
     let wrapper = legacy::read_wrapper(value)?;
     let who = legacy::attribute_import(&wrapper, path.as_deref(), mapping, default_uid)?;
     let memory = memory_from_value(&wrapper.memory)?;
     let body = serde_json::to_vec(&wrapper.memory)?;
+    let sha = sha256_hex(&body);
     let received_ms = who.received_ms.unwrap_or(memory.created_ms);
     let incoming = Incoming {
         uid: who.uid,
@@ -95,8 +200,7 @@ async fn import_line(app: &App, store: &Store, repo: &OmiRepo, mapping: &Mapping
         delivery_id: None,
         kind: "import",
     };
-    let stored = store_memory(store, repo, app.config.write_daily_copy, incoming, async { Ok(()) }).await?;
-    Ok(stored.duplicate)
+    Ok(Parsed { line: line_no, incoming, sha })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -126,17 +230,46 @@ pub struct ReconcileReport {
     pub errors: Vec<Value>,
     pub next_cursor: Option<String>,
     pub done: bool,
+    /// The page stopped early: the request's operation budget had no room for another object.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub out_of_budget: bool,
 }
 
 /// The prefixes reconciliation walks, in cursor order.
 const RECONCILED: [Kind; 3] = [Kind::Memory, Kind::Transcript, Kind::DaySummary];
 
-/// Reconciles one page of `kind` objects from `cursor` (an R2 cursor): indexes objects the
-/// index does not know, or condemns our own leftovers whose content is indexed elsewhere.
+/// The most operations adopting one object can cost: its verified read and the fenced index
+/// batch (the fence, the clearing of marks and the index rows of a memory with its FTS entry).
+const ADOPT_OPS: u64 = 12;
+/// Kept for the end of a page: condemning the leftovers found.
+const CONDEMN_OPS: u64 = 3;
+/// What a page needs to make progress: the listing, the index and mark lookups for up to 200
+/// keys, and one adoption.
+pub const PAGE_OPS: u64 = 7 + ADOPT_OPS + CONDEMN_OPS;
+
+/// A resume position in a prefix: R2's own cursor, or (written `@key`) the key after which a
+/// page that ran out of operation budget stopped.
+fn resume_of(cursor: Option<String>) -> (Option<String>, Option<String>) {
+    match cursor {
+        Some(c) => match c.strip_prefix('@') {
+            Some("") => (None, None),
+            Some(key) => (None, Some(key.to_string())),
+            None => (Some(c), None),
+        },
+        None => (None, None),
+    }
+}
+
+/// Reconciles one page of `kind` objects from `cursor` (an R2 cursor, or `@key`): indexes
+/// objects the index does not know, or condemns our own leftovers whose content is indexed
+/// elsewhere. When the request's operation budget cannot adopt another object, the page stops
+/// there and `nextCursor` (`@key`) resumes after the last object it dealt with.
 pub async fn reconcile_page(app: &App, kind: Kind, cursor: Option<String>, limit: u32, grace_ms: i64) -> Result<ReconcileReport> {
     let store = app.store()?;
     let repo = OmiRepo::new(app.meta()?);
-    let page = store.blobs.list_page(kind.info().prefix, cursor, limit).await?;
+    let started_at = cursor.clone();
+    let (r2_cursor, after) = resume_of(cursor);
+    let page = store.blobs.list_page_after(kind.info().prefix, r2_cursor, after, limit).await?;
     let mut report = ReconcileReport { scanned: page.objects.len(), next_cursor: page.cursor.clone(), ..Default::default() };
     let keys: Vec<String> = page.objects.iter().map(|o| o.key.clone()).collect();
     let known = gc::referenced(&store, kind, &keys).await?;
@@ -147,7 +280,10 @@ pub async fn reconcile_page(app: &App, kind: Kind, cursor: Option<String>, limit
     report.skipped_recent = unknown.len() - candidates.len();
     let marked: HashSet<String> = gc::marks(&store, &candidates).await?.into_iter().map(|m| m.key).collect();
     let mut condemn: Vec<String> = Vec::new();
-    for object in unknown.into_iter().filter(|o| candidates.contains(&o.key)) {
+    for (at, object) in page.objects.iter().enumerate() {
+        if !candidates.contains(&object.key) {
+            continue;
+        }
         if marked.contains(&object.key) {
             report.skipped_marked += 1;
             continue;
@@ -155,6 +291,16 @@ pub async fn reconcile_page(app: &App, kind: Kind, cursor: Option<String>, limit
         if kind == Kind::Memory && !object::is_ours(object, kind) {
             report.legacy += 1;
             continue;
+        }
+        if !store.request().can_afford(ADOPT_OPS + CONDEMN_OPS) {
+            // Out of budget: resume after the last object dealt with (every one before this).
+            report.scanned = at;
+            report.next_cursor = match at.checked_sub(1) {
+                Some(prev) => Some(format!("@{}", page.objects[prev].key)),
+                None => started_at.clone().or_else(|| Some("@".into())),
+            };
+            report.out_of_budget = true;
+            break;
         }
         let outcome = match kind {
             Kind::Memory => adopt_memory(&store, &repo, object).await,
@@ -372,7 +518,8 @@ pub async fn retention(app: &App, deadline_ms: i64) -> Result<Value> {
     let cutoff = app.now_ms - days as i64 * DAY_MS;
     let cutoff_date = day(cutoff);
     let (mut memories, mut transcripts, mut summaries) = (0usize, 0u64, 0u64);
-    loop {
+    // Each round must leave room for one sweep, so what a round condemns can go at once.
+    while store.request().can_afford(RETENTION_ROUND_OPS + gc::SWEEP_OPS) {
         let seqs = repo.expired(cutoff, 200).await?;
         let now = store.request().now();
         let mut stmts = repo::retire_memories(&seqs, now);
@@ -391,7 +538,7 @@ pub async fn retention(app: &App, deadline_ms: i64) -> Result<Value> {
         }
     }
     let mut deleted = 0;
-    loop {
+    while store.request().can_afford(gc::SWEEP_OPS) {
         let r = gc::sweep(&store, app.config.gc_grace).await?;
         deleted += r.claimed;
         if r.claimed == 0 || store.request().now() >= deadline_ms {
@@ -408,31 +555,72 @@ fn rollup(key: String, doc: &Value) -> Result<NewObject> {
     Ok(NewObject::plain(Kind::Rollup, key, serde_json::to_vec_pretty(doc)?, "application/json").replacing())
 }
 
-/// `analytics/daily-summaries/{date}.json` for the UTC day before `now`, and
-/// `analytics/user-stats/{uid}.json` for every mentor.
-pub async fn rollups(app: &App) -> Result<Value> {
+/// One mentor's stats document: the stats batch and the put.
+const USER_ROLLUP_OPS: u64 = 3;
+
+/// Where an unfinished pass of rollups is: the day it summarises and the last mentor
+/// written (`{date}|{uid}`).
+fn parse_rollups_cursor(cursor: Option<&str>) -> Option<(&str, &str)> {
+    cursor.and_then(|c| c.split_once('|'))
+}
+
+/// `analytics/daily-summaries/{date}.json` for the UTC day before `now`, then
+/// `analytics/user-stats/{uid}.json` for every mentor, in uid order, as many as the request's
+/// operation budget allows; the cursor (`{date}|{uid}`) resumes the pass at the next run, and
+/// is `None` once the day's pass is complete.
+pub async fn rollups(app: &App, cursor: Option<&str>) -> Result<(Value, Option<String>)> {
     let repo = OmiRepo::new(app.meta()?);
     let store = app.store()?;
     let day_start = (app.now_ms.div_euclid(DAY_MS) - 1) * DAY_MS;
     let date = day(day_start);
-    let rows = repo.daily(day_start, day_start + DAY_MS, None).await?;
-    let series = day_series(&rows, day_start, day_start + DAY_MS);
-    let summary = json!({ "date": date, "generatedAt": iso(app.now_ms), "totals": series.first() });
-    object::put(&store.blobs, &rollup(keys::daily_rollup_key(&date), &summary)?).await?;
-    let users = repo.users().await?;
+    let mut after = match parse_rollups_cursor(cursor) {
+        Some((d, uid)) if d == date => Some(uid.to_string()),
+        _ => None,
+    };
+    if after.is_none() {
+        let rows = repo.daily(day_start, day_start + DAY_MS, None).await?;
+        let series = day_series(&rows, day_start, day_start + DAY_MS);
+        let summary = json!({ "date": date, "generatedAt": iso(app.now_ms), "totals": series.first() });
+        object::put(&store.blobs, &rollup(keys::daily_rollup_key(&date), &summary)?).await?;
+    }
+    let mut users = repo.users().await?;
+    users.sort_by(|a, b| a.user_id.cmp(&b.user_id));
     let mut written = 0;
-    for u in users.iter().take(MAX_USER_ROLLUPS) {
+    let mut complete = true;
+    let from = after.clone();
+    for u in users.iter().filter(|u| from.as_deref().is_none_or(|a| u.user_id.as_str() > a)) {
+        if !store.request().can_afford(USER_ROLLUP_OPS) {
+            complete = false;
+            break;
+        }
         let (totals, categories) = repo.user_stats(&u.user_id).await?;
         let doc = json!({ "userId": u.user_id, "generatedAt": iso(app.now_ms), "totals": totals, "categories": categories });
         object::put(&store.blobs, &rollup(keys::user_stats_key(&u.user_id), &doc)?).await?;
+        after = Some(u.user_id.clone());
         written += 1;
     }
-    Ok(json!({ "dailySummary": date, "userStats": written }))
+    let next = (!complete).then(|| format!("{date}|{}", after.unwrap_or_default()));
+    Ok((json!({ "dailySummary": date, "userStats": written, "complete": complete }), next))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rollup_cursors_name_the_day_and_the_last_mentor() {
+        assert_eq!(parse_rollups_cursor(Some("2025-01-14|mentor-1")), Some(("2025-01-14", "mentor-1")));
+        assert_eq!(parse_rollups_cursor(None), None);
+    }
+
+    #[test]
+    fn a_page_resumes_from_r2s_cursor_or_after_a_key() {
+        assert_eq!(resume_of(None), (None, None));
+        assert_eq!(resume_of(Some("opaque".into())), (Some("opaque".into()), None));
+        assert_eq!(resume_of(Some("@mobil3-mentorships/by-user/u/k".into())), (None, Some("mobil3-mentorships/by-user/u/k".into())));
+        assert_eq!(resume_of(Some("@".into())), (None, None));
+        assert_eq!(parse_cursor(Some("1:@mobil3-mentorships/x")), (1, Some("@mobil3-mentorships/x".into())));
+    }
 
     #[test]
     fn reconciliation_cursors_walk_every_prefix() {

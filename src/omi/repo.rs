@@ -591,6 +591,26 @@ impl OmiRepo {
         Ok(found)
     }
 
+    /// Which of `records` (uid, memory id, sha256) are stored already, by position: one
+    /// statement for the whole list (an import checks its body at once).
+    pub async fn stored_versions(&self, records: &[(&str, &str, &str)]) -> Result<std::collections::HashSet<usize>> {
+        #[derive(Deserialize)]
+        struct At {
+            i: i64,
+        }
+        let list = serde_json::to_string(records)?;
+        let rows: Vec<At> = self
+            .meta
+            .all(stmt!(
+                "SELECT CAST(j.key AS INTEGER) AS i FROM json_each(?1) j JOIN omi_memory_versions v \
+                   ON v.user_id = json_extract(j.value, '$[0]') AND v.memory_id = json_extract(j.value, '$[1]') \
+                  AND v.sha256 = json_extract(j.value, '$[2]')",
+                list
+            ))
+            .await?;
+        Ok(rows.into_iter().filter_map(|r| usize::try_from(r.i).ok()).collect())
+    }
+
     /// Records a stored object (see [`record_version`]) and returns the version that holds
     /// this content: ours, or the one a concurrent delivery stored first.
     /// The store this repository writes through (for batches the storage core fences).

@@ -104,6 +104,7 @@ impl BlobStore {
     /// other: exactly one gets `Created`, the rest `AlreadyExists`. Idempotent by construction.
     pub async fn put_create_only(&self, key: &str, bytes: Vec<u8>, meta: BlobMeta) -> Result<PutOutcome> {
         self.state.trip("r2.put")?;
+        self.state.spend(1)?;
         self.count(key, OpClass::A, 0, bytes.len() as u64);
         let written = self
             .put_builder(key, bytes, meta)
@@ -118,6 +119,7 @@ impl BlobStore {
     /// derived reports, where last-writer-wins is the intended outcome.
     pub async fn put(&self, key: &str, bytes: Vec<u8>, meta: BlobMeta) -> Result<()> {
         self.state.trip("r2.put")?;
+        self.state.spend(1)?;
         self.count(key, OpClass::A, 0, bytes.len() as u64);
         self.put_builder(key, bytes, meta).execute().await.map_err(|e| Error::Storage(format!("R2 put {key}: {e}")))?;
         Ok(())
@@ -126,6 +128,7 @@ impl BlobStore {
     /// The object's bytes and metadata, or `None` when no object is at `key`.
     pub async fn get(&self, key: &str) -> Result<Option<StoredBlob>> {
         self.state.trip("r2.get")?;
+        self.state.spend(1)?;
         let Some(object) = self.bucket.get(key).execute().await.map_err(|e| Error::Storage(format!("R2 get {key}: {e}")))? else {
             // A miss is billed like a hit.
             self.count(key, OpClass::B, 0, 0);
@@ -145,6 +148,7 @@ impl BlobStore {
     /// `None` when no object is at `key`. The bytes are counted as read when the get is made.
     pub async fn get_stream(&self, key: &str) -> Result<Option<(BlobInfo, worker::ByteStream)>> {
         self.state.trip("r2.get")?;
+        self.state.spend(1)?;
         let Some(object) = self.bucket.get(key).execute().await.map_err(|e| Error::Storage(format!("R2 get {key}: {e}")))? else {
             self.count(key, OpClass::B, 0, 0);
             return Ok(None);
@@ -159,6 +163,7 @@ impl BlobStore {
     }
 
     pub async fn head(&self, key: &str) -> Result<Option<BlobInfo>> {
+        self.state.spend(1)?;
         self.count(key, OpClass::B, 0, 0);
         let object = self.bucket.head(key).await.map_err(|e| Error::Storage(format!("R2 head {key}: {e}")))?;
         Ok(object.as_ref().map(info_of))
@@ -173,6 +178,7 @@ impl BlobStore {
     /// how the consistency check walks a prefix in key order from where it stopped.
     pub async fn list_page_after(&self, prefix: &str, cursor: Option<String>, start_after: Option<String>, limit: u32) -> Result<ListPage> {
         self.state.trip("r2.list")?;
+        self.state.spend(1)?;
         self.count(prefix, OpClass::A, 0, 0);
         let mut list =
             self.bucket.list().prefix(prefix).limit(limit.clamp(1, 1000)).include(vec![Include::CustomMetadata, Include::HttpMetadata]);
@@ -190,6 +196,7 @@ impl BlobStore {
     /// Deletes the keys; missing keys are not an error. R2 takes at most 1,000 keys per call.
     pub async fn delete_many(&self, keys: Vec<String>) -> Result<()> {
         self.state.trip("r2.delete")?;
+        self.state.spend(keys.len().div_ceil(1000) as u64)?;
         for chunk in keys.chunks(1000) {
             self.count(chunk.first().map(String::as_str).unwrap_or(""), OpClass::Free, 0, 0);
             self.bucket.delete_multiple(chunk.to_vec()).await.map_err(|e| Error::Storage(format!("R2 delete: {e}")))?;

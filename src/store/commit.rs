@@ -117,6 +117,10 @@ pub async fn write_and_commit(
     after_put: &str,
     stmts: Vec<Statement>,
 ) -> Result<(Vec<Written>, Vec<Rows>)> {
+    // What the budget cannot carry is refused before anything is written: the puts, the fence
+    // and clearing statements, and the caller's statements.
+    let fence = (objects.len() + existing.len()).div_ceil(gc::KEYS_PER_STATEMENT) * 2;
+    store.request().spend((objects.len() + fence + stmts.len()) as u64)?;
     let put_started = store.request().now();
     let written = put_all(store, objects).await?;
     store.request().trip(after_put)?;

@@ -156,7 +156,25 @@ fn references(kind: Kind, after: &str, limit: u32) -> Statement {
     crate::stmt!(sql, after, format!("{}%", kind.info().prefix), limit)
 }
 
-/// Checks up to about `limit` keys from `cursor` onwards.
+/// The most keys one step can take with `left` operations: the references query, the
+/// listing, the mark lookups for orphans (one statement per 95 keys) and, in bytes mode, one
+/// read per key.
+pub fn affordable_step(left: u64, want: u32, mode: Mode) -> u32 {
+    let cost = |n: u64| 2 + n.div_ceil(95) + if mode == Mode::Bytes { n } else { 0 };
+    let (mut lo, mut hi) = (0u64, want as u64);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if cost(mid) <= left {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo as u32
+}
+
+/// Checks up to about `limit` keys from `cursor` onwards, as many as the request's operation
+/// budget allows.
 pub async fn check(store: &Store, grace: Grace, cursor: Option<&str>, limit: u32, mode: Mode) -> Result<Report> {
     let kinds = checked_kinds();
     let (mut index, mut after) = parse_cursor(cursor);
@@ -165,6 +183,11 @@ pub async fn check(store: &Store, grace: Grace, cursor: Option<&str>, limit: u32
     let old_before = store.request().now() - grace.ms();
     let mut sections: BTreeMap<usize, Section> = BTreeMap::new();
     while budget > 0 {
+        // Out of operations: stop here, the cursor says where the next call goes on.
+        let step = affordable_step(store.request().ops_left(), budget.min(1000) as u32, mode);
+        if step == 0 {
+            break;
+        }
         let kind = kinds[index];
         let info = kind.info();
         let section = sections.entry(index).or_insert_with(|| Section {
@@ -172,7 +195,6 @@ pub async fn check(store: &Store, grace: Grace, cursor: Option<&str>, limit: u32
             workload: format!("{:?}", info.workload).to_lowercase(),
             ..Default::default()
         });
-        let step = budget.min(1000) as u32;
         let rows: Vec<RowKey> = store.meta.all(references(kind, &after, step)).await?;
         let rows_full = rows.len() == step as usize;
         let page = store.blobs.list_page_after(info.prefix, None, (!after.is_empty()).then(|| after.clone()), step).await?;
@@ -274,6 +296,16 @@ mod tests {
         assert_eq!(merge_bound(&rows, true, Some("b"), true).as_deref(), Some("b"));
         assert_eq!(merge_bound(&rows, true, Some("z"), true).as_deref(), Some("c"));
         assert_eq!(merge_bound(&rows, false, Some("z"), false), None);
+    }
+
+    #[test]
+    fn a_step_takes_what_the_operations_left_allow() {
+        assert_eq!(affordable_step(u64::MAX, 1000, Mode::Bytes), 1000);
+        assert_eq!(affordable_step(50, 1000, Mode::Metadata), 1000);
+        assert_eq!(affordable_step(3, 1000, Mode::Metadata), 95);
+        assert_eq!(affordable_step(2, 1000, Mode::Metadata), 0);
+        assert_eq!(affordable_step(50, 200, Mode::Bytes), 47);
+        assert_eq!(affordable_step(3, 200, Mode::Bytes), 0);
     }
 
     #[test]

@@ -45,9 +45,16 @@ pub const DEFAULT_GRACE_MS: i64 = 24 * 3_600_000;
 /// still fences the writer (it costs a re-put, never a lost object).
 pub const CLOCK_SKEW_MS: i64 = 60_000;
 /// D1 binds at most 100 parameters per statement.
-const KEYS_PER_STATEMENT: usize = 95;
+pub(crate) const KEYS_PER_STATEMENT: usize = 95;
 /// Keys one sweep claims per kind.
 const CLAIM_LIMIT: u32 = 500;
+
+/// The most operations one listing page can cost: the R2 list and the condemn statements for
+/// up to 1,000 keys. Bounded work checks it against the request's budget before each page.
+pub const LISTING_PAGE_OPS: u64 = 1 + (1000_u64.div_ceil(KEYS_PER_STATEMENT as u64)) + 1;
+/// The most operations one sweep can cost: the claim batch (two statements per kind and two
+/// more), R2 deletes of up to `CLAIM_LIMIT` keys per kind, and the two tombstone statements.
+pub const SWEEP_OPS: u64 = (Kind::ALL.len() as u64) * 2 + 2 + ((Kind::ALL.len() as u64) * CLAIM_LIMIT as u64).div_ceil(1000) + 2;
 
 /// A grace period, checked against the floor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -392,10 +399,14 @@ pub async fn sweep(store: &Store, grace: Grace) -> Result<SweepReport> {
     Ok(SweepReport { claimed: claimed.len(), deleted: claimed })
 }
 
-/// Sweeps until nothing eligible is left or `max_rounds` sweeps ran.
+/// Sweeps until nothing eligible is left, `max_rounds` sweeps ran, or the request's
+/// operation budget has no room for another (what is left stays condemned for the next run).
 pub async fn sweep_all(store: &Store, grace: Grace, max_rounds: usize) -> Result<SweepReport> {
     let mut total = SweepReport::default();
     for _ in 0..max_rounds {
+        if !store.request().can_afford(SWEEP_OPS) {
+            break;
+        }
         let r = sweep(store, grace).await?;
         if r.claimed == 0 {
             break;
@@ -456,13 +467,18 @@ fn run_job<'a>(app: &'a App, input: JobInput) -> LocalBoxFuture<'a, Result<JobOu
     })
 }
 
-/// One bounded GC run: listing pages from `cursor` until the pass completes or the deadline,
-/// then sweeps until nothing is eligible or the deadline.
+/// One bounded GC run: listing pages from `cursor` until the pass completes, the deadline or
+/// the operation budget (keeping room for one sweep), then sweeps until nothing is eligible,
+/// the deadline or the budget. A run that could afford no page hands its cursor back as it was.
 pub async fn run(app: &App, grace: Grace, cursor: Option<String>, deadline_ms: i64) -> Result<GcRun> {
     let store = app.store()?;
     let mut out = GcRun::default();
     let mut cursor = cursor;
     loop {
+        if !store.request().can_afford(LISTING_PAGE_OPS + SWEEP_OPS) {
+            out.listing.cursor = cursor;
+            break;
+        }
         let page = listing_pass(&store, grace, cursor.take(), 1).await?;
         out.listing.scanned += page.scanned;
         out.listing.condemned += page.condemned;
@@ -478,7 +494,7 @@ pub async fn run(app: &App, grace: Grace, cursor: Option<String>, deadline_ms: i
             break;
         }
     }
-    loop {
+    while store.request().can_afford(SWEEP_OPS) {
         let r = sweep(&store, grace).await?;
         out.sweep.claimed += r.claimed;
         out.sweep.deleted.extend(r.deleted);

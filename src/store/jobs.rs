@@ -42,6 +42,11 @@ pub struct Job {
 pub const CRON_BUDGET_MS: i64 = 20_000;
 /// Time a run asked for through the API may use.
 pub const API_BUDGET_MS: i64 = 10_000;
+/// Operations a run keeps for recording its outcome (`record_success` / `record_failure`).
+const STATE_OPS: u64 = 1;
+/// The fewest operations worth starting a job with (its state's writes and a small step);
+/// with less left in a cron run, the job waits for the next run.
+pub const MIN_JOB_OPS: u64 = 12;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct JobRow {
@@ -57,8 +62,13 @@ pub struct JobRow {
     pub last_report: Option<String>,
 }
 
-/// Whether a job is due at `now` given its state.
+/// Whether a job is due at `now` given its state. A job whose last run handed back a cursor
+/// has work left (it stopped at its deadline or its operation budget) and is due whatever its
+/// interval.
 pub fn is_due(job: &Job, row: Option<&JobRow>, now: i64) -> bool {
+    if row.is_some_and(|r| r.cursor.is_some() && r.last_success_at.is_some()) {
+        return true;
+    }
     match row.and_then(|r| r.last_success_at) {
         Some(at) => now - at >= job.min_interval_ms,
         None => true,
@@ -67,7 +77,7 @@ pub fn is_due(job: &Job, row: Option<&JobRow>, now: i64) -> bool {
 
 // --- SQL (the jobs table) ---------------------------------------------------------------------
 
-fn select_all() -> crate::store::Statement {
+pub fn select_all() -> crate::store::Statement {
     stmt!(
         "SELECT name, cursor, last_started_at, last_finished_at, last_success_at, last_error, last_error_at, \
            consecutive_failures, runs, last_report FROM jobs ORDER BY name"
@@ -114,37 +124,80 @@ async fn state(app: &App, name: &str) -> Result<Option<JobRow>> {
 
 /// Runs `job` once with `budget_ms`, recording start, outcome and cursor. `Err` only when the
 /// state itself cannot be written; the job's own failure is recorded and returned as a report.
+/// The job may use the request's operations up to its current limit, less what recording the
+/// outcome takes; the run is logged and counted in the metrics (`observe`).
 pub async fn run(app: &App, job: &Job, budget_ms: i64) -> Result<Value> {
-    let meta = app.meta()?;
     let prior = state(app, job.name).await?;
+    run_with(app, job, budget_ms, prior).await
+}
+
+async fn run_with(app: &App, job: &Job, budget_ms: i64, prior: Option<JobRow>) -> Result<Value> {
+    let meta = app.meta()?;
+    let start = crate::observe::job_started(&app.state);
     let started = app.state.now();
     meta.run(record_start(job.name, started)).await?;
     let input = JobInput { cursor: prior.and_then(|r| r.cursor), deadline_ms: started + budget_ms };
-    match (job.run)(app, input).await {
+    let limit = app.state.op_limit();
+    app.state.set_op_limit(limit.map(|l| l.saturating_sub(STATE_OPS)));
+    let result = (job.run)(app, input).await;
+    app.state.set_op_limit(limit);
+    let (value, error) = match result {
         Ok(outcome) => {
             let report = outcome.report.to_string();
             meta.run(record_success(job.name, app.state.now(), outcome.cursor.as_deref(), &report)).await?;
-            Ok(serde_json::json!({ "job": job.name, "ok": true, "report": outcome.report, "cursor": outcome.cursor }))
+            (serde_json::json!({ "job": job.name, "ok": true, "report": outcome.report, "cursor": outcome.cursor }), None)
         }
         Err(e) => {
             worker::console_error!("r2d1 job {} failed: {e}", job.name);
             meta.run(record_failure(job.name, app.state.now(), &e.to_string())).await?;
-            Ok(serde_json::json!({ "job": job.name, "ok": false, "error": { "code": e.code(), "message": e.to_string() } }))
+            let value = serde_json::json!({ "job": job.name, "ok": false, "error": { "code": e.code(), "message": e.to_string() } });
+            (value, Some(e))
         }
-    }
+    };
+    crate::observe::job_done(
+        &app.env,
+        &crate::observe::JobRecord {
+            request_id: app.state.notes.borrow().request_id.clone().unwrap_or_else(crate::observe::random_id),
+            job: job.name.to_string(),
+            trigger: if app.ctx.is_some() { "api" } else { "cron" },
+            ok: error.is_none(),
+            error: error.as_ref().map(|e| e.code()),
+            detail: error.as_ref().and_then(crate::observe::detail_of),
+            duration_ms: crate::observe::job_elapsed_ms(&start),
+            counters: app.state.counters.snapshot().since(&start.counters),
+            op_limit: limit.map(|l| l.saturating_sub(start.counters.operations())),
+        },
+    );
+    Ok(value)
 }
 
-/// The cron: every due job in turn, each within its budget; one failing does not stop the rest.
+/// The order a cron run takes due jobs in: the one that started longest ago (or never) first,
+/// so that when the operation budget runs out part way, the jobs left out go first next time.
+pub fn cron_order<'a>(jobs: &[&'a Job], rows: &[JobRow]) -> Vec<&'a Job> {
+    let started = |j: &Job| rows.iter().find(|r| r.name == j.name).and_then(|r| r.last_started_at).unwrap_or(i64::MIN);
+    let mut ordered: Vec<&Job> = jobs.to_vec();
+    ordered.sort_by_key(|j| started(j));
+    ordered
+}
+
+/// The cron: due jobs in [`cron_order`], each within its time budget and with the operations
+/// the run has left (one cron invocation has one subrequest budget for all its jobs); a job
+/// that would start with fewer than [`MIN_JOB_OPS`] waits for the next run. One failing does
+/// not stop the rest.
 pub async fn run_due(app: &App, jobs: &[&Job]) -> Vec<Value> {
     let rows = states(app).await.unwrap_or_default();
     let mut out = Vec::new();
-    for job in jobs {
+    for job in cron_order(jobs, &rows) {
         let row = rows.iter().find(|r| r.name == job.name);
         if !is_due(job, row, app.state.now()) {
             out.push(serde_json::json!({ "job": job.name, "skipped": "not due" }));
             continue;
         }
-        match run(app, job, CRON_BUDGET_MS).await {
+        if !app.state.can_afford(MIN_JOB_OPS) {
+            out.push(serde_json::json!({ "job": job.name, "skipped": "operation budget spent; next run" }));
+            continue;
+        }
+        match run_with(app, job, CRON_BUDGET_MS, row.cloned()).await {
             Ok(v) => out.push(v),
             Err(e) => {
                 out.push(serde_json::json!({ "job": job.name, "ok": false, "error": { "code": e.code(), "message": e.to_string() } }))
@@ -179,6 +232,23 @@ mod tests {
         assert!(is_due(&daily, Some(&never), 0));
         assert!(!is_due(&daily, Some(&ran), 5999));
         assert!(is_due(&daily, Some(&ran), 6000));
+        let unfinished = JobRow { cursor: Some("2025-01-14|mentor-7".into()), ..ran.clone() };
+        assert!(is_due(&daily, Some(&unfinished), 5001), "a run that stopped early continues at the next cron");
+    }
+
+    #[test]
+    fn the_cron_takes_the_job_that_waited_longest_first() {
+        let (a, b, c) = (
+            Job { name: "a", what: "", min_interval_ms: 0, run: noop },
+            Job { name: "b", what: "", min_interval_ms: 0, run: noop },
+            Job { name: "c", what: "", min_interval_ms: 0, run: noop },
+        );
+        let rows = vec![
+            JobRow { name: "a".into(), last_started_at: Some(30), ..Default::default() },
+            JobRow { name: "b".into(), last_started_at: Some(10), ..Default::default() },
+        ];
+        let order: Vec<&str> = cron_order(&[&a, &b, &c], &rows).iter().map(|j| j.name).collect();
+        assert_eq!(order, vec!["c", "b", "a"]);
     }
 
     #[test]

@@ -197,6 +197,14 @@ impl MetaStore {
         }
     }
 
+    /// One round trip to D1 (a statement or a whole batch of `statements`), within the
+    /// request's budget.
+    fn call(&self, statements: usize) -> Result<()> {
+        self.state.spend(statements as u64)?;
+        Counters::add(&self.state.counters.d1_calls, 1);
+        Ok(())
+    }
+
     fn prepare(&self, stmt: &Statement) -> Result<D1PreparedStatement> {
         Counters::add(&self.state.counters.d1_statements, 1);
         let params: Vec<JsValue> = stmt.params.iter().map(to_js).collect();
@@ -206,6 +214,7 @@ impl MetaStore {
     /// Every row, deserialised into `T` (column names are field names).
     pub async fn all<T: DeserializeOwned>(&self, stmt: Statement) -> Result<Vec<T>> {
         self.state.trip("d1.read")?;
+        self.call(1)?;
         let result = self.prepare(&stmt)?.all().await.map_err(|e| d1_error(&stmt.sql, e))?;
         if let Some(err) = result.error() {
             return Err(d1_error(&stmt.sql, err));
@@ -217,12 +226,14 @@ impl MetaStore {
     /// The first row, or `None`.
     pub async fn first<T: DeserializeOwned>(&self, stmt: Statement) -> Result<Option<T>> {
         self.state.trip("d1.read")?;
+        self.call(1)?;
         self.prepare(&stmt)?.first::<T>(None).await.map_err(|e| d1_error(&stmt.sql, e))
     }
 
     /// Runs one write.
     pub async fn run(&self, stmt: Statement) -> Result<RunInfo> {
         self.state.trip("d1.write")?;
+        self.call(1)?;
         let result = self.prepare(&stmt)?.run().await.map_err(|e| d1_error(&stmt.sql, e))?;
         self.count_results(std::slice::from_ref(&result));
         Ok(run_info(&result))
@@ -243,6 +254,7 @@ impl MetaStore {
             return Ok(Vec::new());
         }
         self.state.trip("d1.batch")?;
+        self.call(stmts.len())?;
         let prepared = stmts.iter().map(|s| self.prepare(s)).collect::<Result<Vec<_>>>()?;
         // The error of a failed batch names no statement; the SQL of the first helps the log,
         // and the fence/constraint mapping reads the message itself.

@@ -7,12 +7,14 @@
 //! - [`commit`]: R2 first, then one D1 batch fenced against the GC.
 //! - [`gc`]: condemn → claim → delete → tombstone, for every prefix.
 //! - [`jobs`]: the runner every scheduled job goes through, with its state in D1.
-//! - [`consistency`]: rows against objects for every kind, merge-joined, resumable.
+//! - [`consistency`]: rows against objects for every kind, merge-joined, resumable; [`checks`]:
+//!   its walks persisted (what `/api/health` reports).
 //! - [`usage`]: R2 operations by billing class, summed per day in D1.
 //! - [`census`]: D1 bytes by table and R2 bytes by kind, for the storage report.
 
 pub mod blob;
 pub mod census;
+pub mod checks;
 pub mod commit;
 pub mod consistency;
 pub mod digest;

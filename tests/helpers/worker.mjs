@@ -89,13 +89,27 @@ export function freePort() {
   });
 }
 
+/** The `METRICS` binding as the tests see it: every data point written is logged as a line. */
+const METRICS_RECORDER = `export default function () {
+  return { writeDataPoint(point) { console.log(JSON.stringify({ event: "test.metrics", point })); } };
+}`;
+
+/** Lines the worker logged; the oldest go once there are more than this. */
+const MAX_LOG_LINES = 50_000;
+
 /**
  * Starts the worker. `bindings` override or add vars and secrets; `webhookLimit` is the per-uid
  * webhook rate limit per minute, `webhookCeiling` the limit over every uid, `authLimit` the
  * failed authentications per client address per minute (`limiters: false` leaves every
  * rate-limit binding out); `inspector` opens the V8 inspector on a free port (`inspectorPort`).
+ * The subrequest budget is a paid plan's (1,000) unless a test sets `SUBREQUEST_BUDGET` (the
+ * Free plan's 50 is the worker's default). `recordMetrics` replaces the Analytics Engine
+ * binding by one that logs each data point (`event: "test.metrics"`); otherwise Miniflare's own
+ * accepts and drops them. `enforcedBudget` sends every request with that operation budget
+ * (test builds' `X-R2D1-Budget`) while SUBREQUEST_BUDGET still sizes budget-bounded pages.
  * Returns helpers: `fetch(path, init)`, `api(path, init)` (with the API token), whose responses
- * are validated against openapi.json, the D1 and R2 bindings for looking inside, and `dispose()`.
+ * are validated against openapi.json, the D1 and R2 bindings for looking inside, the worker's
+ * structured log lines (`lines()`, `waitForLine(predicate)`), and `dispose()`.
  */
 export async function startWorker({
   bindings = {},
@@ -105,12 +119,32 @@ export async function startWorker({
   authLimit = 100_000,
   limiters = true,
   inspector = false,
+  recordMetrics = false,
+  enforcedBudget,
   attempt = 1,
 } = {}) {
   const build = process.env.R2D1_TEST_BUILD || join(ROOT, "build-test");
   const inspectorPort = inspector ? await freePort() : undefined;
-  const mf = new Miniflare({
-    host: "127.0.0.1",
+  // The worker's JSON log lines are kept for the tests; anything else it prints (warnings,
+  // errors, panics) goes to stderr as before.
+  const lines = [];
+  const handleStructuredLogs = ({ level, message }) => {
+    if (message.startsWith("{")) {
+      try {
+        const line = JSON.parse(message);
+        if (line && typeof line.event === "string") {
+          lines.push(line);
+          if (lines.length > MAX_LOG_LINES) lines.splice(0, lines.length - MAX_LOG_LINES);
+          return;
+        }
+      } catch {
+        // not one of ours: printed below
+      }
+    }
+    process.stderr.write(`[worker ${level}] ${message}\n`);
+  };
+  const worker = {
+    name: "r2d1",
     modules: true,
     scriptPath: join(build, "entry.mjs"),
     modulesRoot: build,
@@ -129,13 +163,21 @@ export async function startWorker({
           AUTH_LIMITER: { simple: { limit: authLimit, period: 60 } },
         }
       : {},
-    ...(inspectorPort ? { inspectorPort } : {}),
     durableObjects: { LIVE: "LiveHub" },
     // The dashboard, as wrangler.toml's [assets] serves it; other paths reach the worker.
     assets: { directory: join(build, "web"), routerConfig: { has_user_worker: true } },
-    bindings: { API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN, SIGNED_URL_SECRET, SUBREQUEST_BUDGET: "1000", ...bindings },
-    cf: false,
-  });
+    // A binding given as `undefined` is left out (e.g. `SUBREQUEST_BUDGET: undefined`: the
+    // worker's own default, the Free plan's 50).
+    bindings: Object.fromEntries(
+      Object.entries({ API_TOKEN, OMI_WEBHOOK_TOKEN: WEBHOOK_TOKEN, SIGNED_URL_SECRET, SUBREQUEST_BUDGET: "1000", ...bindings }).filter(([, v]) => v !== undefined),
+    ),
+    ...(recordMetrics
+      ? { wrappedBindings: { METRICS: { scriptName: "metrics-recorder" } } }
+      : { analyticsEngineDatasets: { METRICS: { dataset: "r2d1_requests" } } }),
+  };
+  const workers = [worker];
+  if (recordMetrics) workers.push({ name: "metrics-recorder", modules: true, script: METRICS_RECORDER });
+  const mf = new Miniflare({ host: "127.0.0.1", cf: false, handleStructuredLogs, workers, ...(inspectorPort ? { inspectorPort } : {}) });
   let db, bucket;
   try {
     db = await mf.getD1Database("DB");
@@ -148,13 +190,16 @@ export async function startWorker({
     await mf.dispose().catch(() => {});
     if (attempt >= 3) throw err;
     console.error(`startWorker: attempt ${attempt} failed (${err.message}); starting again`);
-    return startWorker({ bindings, migrate, webhookLimit, webhookCeiling, authLimit, limiters, inspector, attempt: attempt + 1 });
+    return startWorker({ bindings, migrate, webhookLimit, webhookCeiling, authLimit, limiters, inspector, recordMetrics, enforcedBudget, attempt: attempt + 1 });
   }
 
   // Every response is checked against openapi.json (tests/helpers/contract.mjs) before the test
   // sees it; the test gets the original, unread.
   const fetch = async (path, init = {}) => {
     const url = new URL(path, "http://r2d1.test").toString();
+    // `enforcedBudget`: the operations every request may make (a test build's `X-R2D1-Budget`),
+    // apart from SUBREQUEST_BUDGET, which also sizes the pages of budget-bounded reads.
+    if (enforcedBudget) init = { ...init, headers: { "x-r2d1-budget": String(enforcedBudget), ...(init.headers || {}) } };
     const res = await mf.dispatchFetch(url, init);
     await checkResponse(init.method || "GET", url, res);
     return res;
@@ -162,8 +207,27 @@ export async function startWorker({
   const api = (path, init = {}) =>
     fetch(path, { ...init, headers: { authorization: `Bearer ${API_TOKEN}`, ...(init.headers || {}) } });
 
-  return { mf, db, bucket, fetch, api, inspectorPort, dispose: () => mf.dispose() };
+  /** Waits until the worker has logged a line `predicate` accepts (log lines arrive a little
+   * after the response), and returns it. */
+  const waitForLine = async (predicate, timeoutMs = 5_000) => {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const found = lines.find(predicate);
+      if (found) return found;
+      if (Date.now() > until) throw new Error(`no log line matched within ${timeoutMs} ms (${lines.length} lines logged)`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  return { mf, db, bucket, fetch, api, inspectorPort, lines: () => lines, waitForLine, dispose: () => mf.dispose() };
 }
+
+/** A request id for `cf-ray`, so a test can find its request's log line. */
+let rayCount = 0;
+export const ray = (label = "t") => `${label}-${process.pid}-${++rayCount}-${Date.now().toString(36)}`;
+
+/** The structured log line of the request sent with `cf-ray: id`. */
+export const requestLine = (w, id, timeoutMs) => w.waitForLine((l) => l.event === "request" && l.requestId === id, timeoutMs);
 
 /** Asserts the `{"error":{"code","message"}}` shape and returns the parsed body. */
 export async function expectError(res, status, code) {

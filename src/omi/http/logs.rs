@@ -49,6 +49,11 @@ pub async fn list(req: &Request, app: &App) -> Result<Response> {
     let p = params(req);
     let mut q = logs_query(&p)?;
     q.only_users = only_mentors(app);
+    if q.full {
+        // Each stored memory is one R2 read: a `full` page holds what the request's budget
+        // leaves after the page's two D1 statements (48 on the Free plan); `nextCursor` goes on.
+        q.limit = full_page_limit(q.limit, app.state.ops_left());
+    }
     let legacy = match p.get("format") {
         None | Some("json") => false,
         Some("legacy") => true,
@@ -92,6 +97,13 @@ pub async fn list(req: &Request, app: &App) -> Result<Response> {
         }
     }
     http::ok(&LogsPage { success: true, logs, source: "r2", total, next_cursor })
+}
+
+/// The page size of `full=1`: what was asked, at most the operations left after the page's
+/// two D1 statements (never below one).
+fn full_page_limit(asked: u32, ops_left: u64) -> u32 {
+    let fits = ops_left.saturating_sub(2).max(1);
+    asked.min(u32::try_from(fits).unwrap_or(u32::MAX))
 }
 
 /// `GET /api/omi/logs/{uid}/{memoryId}[?version=n]`: the stored JSON, byte for byte.
@@ -203,4 +215,18 @@ pub async fn day_summary(app: &App, uid: &str, date: &str) -> Result<Response> {
     headers.set("Content-Type", "application/json; charset=utf-8")?;
     headers.set("X-Content-Type-Options", "nosniff")?;
     Ok(Response::from_bytes(bytes)?.with_headers(headers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::full_page_limit;
+
+    #[test]
+    fn a_full_page_stays_within_the_budget() {
+        assert_eq!(full_page_limit(100, 50), 48);
+        assert_eq!(full_page_limit(20, 50), 20);
+        assert_eq!(full_page_limit(100, 1000), 100);
+        assert_eq!(full_page_limit(100, u64::MAX), 100);
+        assert_eq!(full_page_limit(100, 0), 1);
+    }
 }

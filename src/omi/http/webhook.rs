@@ -98,6 +98,7 @@ pub async fn memory(mut req: Request, app: &App) -> Result<Response> {
     let Some(Delivery { uid, body, via }) = read_webhook(&mut req, app).await? else { return discarded(&req) };
     let value = parse_json(&body)?;
     let memory = memory_from_value(&value)?;
+    crate::observe::note_memory(&app.state, &memory.id);
     let content = content_sha256(&value);
     drop(value);
     let sender = sender_of(via);
