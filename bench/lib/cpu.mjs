@@ -26,19 +26,26 @@ import WebSocket from "ws";
 
 /** A Chrome DevTools Protocol session with one worker's isolate (Miniflare's inspector proxy). */
 export class Inspector {
+  /**
+   * Attaches to `workerName`'s isolate, or without a name to the first user worker's (a test's
+   * single worker). Subclasses get an instance of their own class.
+   */
   static async attach(port, workerName) {
     let list = [];
-    for (let i = 0; i < 50 && !list.length; i++) {
+    for (let i = 0; i < 100 && !list.length; i++) {
       try {
         list = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
       } catch {}
       if (!list.length) await new Promise((r) => setTimeout(r, 100));
     }
-    const target = list.find((t) => (t.title || "").endsWith(`core:user:${workerName}`));
-    if (!target) throw new Error(`no inspector target for ${workerName} on port ${port}: ${list.map((t) => t.title).join(", ")}`);
+    const title = (t) => t.title || "";
+    const target = workerName
+      ? list.find((t) => title(t).endsWith(`core:user:${workerName}`))
+      : list.find((t) => title(t).includes("core:user")) || list[0];
+    if (!target) throw new Error(`no inspector target for ${workerName ?? "the worker"} on port ${port}: ${list.map(title).join(", ")}`);
     const ws = new WebSocket(target.webSocketDebuggerUrl);
     await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
-    return new Inspector(ws);
+    return new this(ws);
   }
 
   constructor(ws) {
