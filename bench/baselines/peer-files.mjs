@@ -75,7 +75,7 @@ function contentType(path, type) {
 
 function policy(env, appMode) {
   const mode = ["database", "hybrid", "r2"].includes(appMode) ? appMode : env.STORAGE_MODE || "hybrid";
-  return { mode, inlineMax: Number(env.INLINE_MAX_BYTES || 1024), hybridMax: Number(env.HYBRID_MAX_BYTES || 10240) };
+  return { mode, inlineMax: Number(env.INLINE_MAX_BYTES || 1024), hybridMax: Number(env.HYBRID_MAX_BYTES || 2048) };
 }
 
 function place(p, size) {

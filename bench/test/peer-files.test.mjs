@@ -31,7 +31,7 @@ after(async () => {
 test("files land in r2d1's tiers, R2 objects at their content address, and read back intact", async () => {
   const cases = [
     [512, "database", false],
-    [5120, "hybrid", true],
+    [1536, "hybrid", true], // between INLINE_MAX_BYTES (1 KiB) and HYBRID_MAX_BYTES (2 KiB), as wrangler.toml sets them
     [51200, "r2", true],
     [1048576, "r2", true],
   ];
